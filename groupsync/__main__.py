@@ -1,0 +1,5 @@
+"""Entry point for ``python -m groupsync``."""
+
+from groupsync.cli import main
+
+raise SystemExit(main())

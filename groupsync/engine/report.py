@@ -1,0 +1,74 @@
+"""What a run did: counts, per-group outcomes and the final status."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunCounts:
+    """The counters recorded in ``sync_runs`` and in the ``sync_run_finished`` log line."""
+
+    groups: int = 0
+    reads: int = 0
+    adds: int = 0
+    removes: int = 0
+    creates: int = 0
+    rejected: int = 0
+    failed: int = 0
+    held_groups: int = 0
+    api_calls: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+
+
+@dataclass
+class GroupOutcome:
+    """One managed group's part of a run."""
+
+    name: str
+    mode: str
+    square_group_id: str | None = None
+    members: int | None = None
+    planned_adds: int = 0
+    planned_removes: int = 0
+    adds: int = 0
+    removes: int = 0
+    failed: int = 0
+    read_complete: bool = False
+    held: bool = False
+    error: str | None = None
+
+
+@dataclass
+class PlannedChange:
+    """One membership change of a dry run's plan."""
+
+    kind: str
+    group_name: str
+    square_group_id: str
+    square_customer_id: str
+
+
+@dataclass
+class RunReport:
+    """The result of one run, as shown by ``groupsync sync`` and recorded in ``sync_runs``."""
+
+    run_id: int
+    account: str
+    trigger: str
+    dry_run: bool
+    status: str = "running"
+    duration_s: float = 0.0
+    counts: RunCounts = field(default_factory=RunCounts)
+    groups: dict[str, GroupOutcome] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    # Customers a dry run would create; a real run counts them in counts.creates.
+    planned_creates: int = 0
+    plan: list[PlannedChange] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["groups"] = [asdict(outcome) for outcome in self.groups.values()]
+        return data

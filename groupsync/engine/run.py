@@ -1,0 +1,472 @@
+"""One run: lock, bind groups, stage the desired state, resolve people, read the snapshot,
+plan, guard, journal, apply and record.
+
+:func:`reconcile` is the only entry point; the CLI and the daemon both call it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import structlog
+
+from groupsync.db.queries import QUERIES
+from groupsync.engine import runs
+from groupsync.engine.apply import Applier
+from groupsync.engine.desired import DesiredReader, ManagedGroup
+from groupsync.engine.groups import GroupBinder
+from groupsync.engine.guard import GuardLimits, hold_reason
+from groupsync.engine.journal import Journal
+from groupsync.engine.lock import AccountLock
+from groupsync.engine.plan import Planner
+from groupsync.engine.report import GroupOutcome, RunReport
+from groupsync.engine.resolver import Resolver
+from groupsync.engine.snapshot import SnapshotReader
+from groupsync.errors import InputError
+from groupsync.square.client import SquareClient
+from groupsync.square.errors import AuthenticationFailed, SquareError
+
+log = structlog.get_logger(__name__)
+
+READ_OPERATIONS = frozenset(
+    {
+        "ListCustomers",
+        "SearchCustomers",
+        "RetrieveCustomer",
+        "BulkRetrieveCustomers",
+        "ListCustomerGroups",
+        "RetrieveCustomerGroup",
+    }
+)
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """The engine's knobs, taken from the configuration file's sync and guards sections."""
+
+    applied_change_window_s: float = 300.0
+    max_pages_per_group: int = 10_000
+    read_concurrency: int = 4
+    resolve_concurrency: int = 8
+    apply_concurrency: int = 8
+    default_phone_region: str = "US"
+    max_removal_share: float = 0.10
+    max_removals: int = 100
+    allow_mass_removal: bool = False
+    dry_run_plan_limit: int = 1_000
+
+
+@dataclass
+class RunOptions:
+    """What one run is asked to do."""
+
+    account: str = "default"
+    trigger: str = "manual"
+    dry_run: bool = False
+    only_groups: frozenset[str] | None = None
+    allow_mass_removal: bool = False
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def reconcile(
+    *,
+    pool: asyncpg.Pool,
+    client: SquareClient,
+    settings: RunSettings,
+    options: RunOptions,
+) -> RunReport:
+    """Run one reconcile pass over an account and return its report.
+
+    Raises :class:`groupsync.engine.lock.RunInProgress` when another process holds the
+    account's lock, and :class:`InputError` when ``options`` name a group that is not managed.
+    """
+    async with pool.acquire() as lock_conn:
+        lock = AccountLock(lock_conn, options.account)
+        await lock.acquire()
+        try:
+            await runs.interrupt_stale_runs(lock_conn, options.account)
+            groups = await _managed_groups(lock_conn, options)
+            run_id = await runs.start_run(
+                lock_conn,
+                account=options.account,
+                trigger=options.trigger,
+                dry_run=options.dry_run,
+                group_filter=sorted(options.only_groups) if options.only_groups else None,
+            )
+            with structlog.contextvars.bound_contextvars(run_id=run_id, account=options.account):
+                return await _Run(
+                    pool=pool,
+                    lock_conn=lock_conn,
+                    client=client,
+                    settings=settings,
+                    options=options,
+                    run_id=run_id,
+                    groups=groups,
+                ).execute()
+        finally:
+            await lock.release()
+
+
+async def _managed_groups(conn: asyncpg.Connection, options: RunOptions) -> list[ManagedGroup]:
+    groups = [
+        ManagedGroup(
+            name=row["name"],
+            mode=row["mode"],
+            source=row["source"],
+            square_group_id=row["square_group_id"],
+        )
+        for row in await conn.fetch(QUERIES["managed_groups"], options.account)
+    ]
+    if options.only_groups is None:
+        return groups
+
+    unknown = sorted(options.only_groups - {group.name for group in groups})
+    if unknown:
+        raise InputError(
+            f"group(s) {', '.join(map(repr, unknown))} are not managed for account "
+            f"{options.account!r}; add them to groupsync.managed_groups or fix --group"
+        )
+    return [group for group in groups if group.name in options.only_groups]
+
+
+class _Run:
+    """The state of one run while it executes."""
+
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        lock_conn: asyncpg.Connection,
+        client: SquareClient,
+        settings: RunSettings,
+        options: RunOptions,
+        run_id: int,
+        groups: list[ManagedGroup],
+    ) -> None:
+        self.pool = pool
+        self.lock_conn = lock_conn
+        self.client = client
+        self.settings = settings
+        self.options = options
+        self.groups = groups
+        self.report = RunReport(
+            run_id=run_id,
+            account=options.account,
+            trigger=options.trigger,
+            dry_run=options.dry_run,
+        )
+        self.report.counts.groups = len(groups)
+        for group in groups:
+            self.report.groups[group.name] = GroupOutcome(
+                name=group.name, mode=group.mode, square_group_id=group.square_group_id
+            )
+        self.journal = Journal(pool, run_id=run_id, account=options.account, counts=self.report.counts)
+        self.stats_at_start = _stats_totals(client)
+        self.started = time.monotonic()
+        # Groups that must not lose members this run: incomplete read or desired state.
+        self.no_removals: set[str] = set()
+
+    async def execute(self) -> RunReport:
+        log.info(
+            "sync_run_started",
+            trigger=self.options.trigger,
+            dry_run=self.options.dry_run,
+            groups=len(self.groups),
+        )
+        try:
+            await self._steps()
+        except AuthenticationFailed as error:
+            self._fail(str(error))
+        except SquareError as error:
+            self._fail(f"the run stopped on a Square error: {error}")
+        except BaseException as error:
+            self._fail(f"the run stopped on an unexpected error: {type(error).__name__}: {error}")
+            await self._finish()
+            raise
+        await self._finish()
+        return self.report
+
+    async def _steps(self) -> None:
+        bound = await self._bind_groups()
+        staged = await self._stage_desired(bound)
+        await self._resolve_people()
+        read_complete = await self._read_snapshot(staged)
+        await self._plan_and_apply(staged, read_complete)
+
+    async def _bind_groups(self) -> list[ManagedGroup]:
+        if self.options.dry_run:
+            binder_errors = await self._bind_groups_dry()
+        else:
+            binder = GroupBinder(self.client, self.journal, account=self.options.account)
+            binder_errors = await binder.bind(self.groups)
+        for name, message in binder_errors.items():
+            self._group_error(name, message)
+
+        bound = [group for group in self.groups if group.square_group_id and group.name not in binder_errors]
+        for group in bound:
+            self.report.groups[group.name].square_group_id = group.square_group_id
+        return bound
+
+    async def _bind_groups_dry(self) -> dict[str, str]:
+        """Bind by lookup only: a dry run creates and renames nothing."""
+        square_groups = await self.client.list_groups()
+        by_id = {group.id: group for group in square_groups}
+        errors: dict[str, str] = {}
+        for managed in self.groups:
+            if managed.square_group_id in by_id:
+                continue
+            named = [group for group in square_groups if group.name == managed.name]
+            if len(named) == 1:
+                managed.square_group_id = named[0].id
+            elif len(named) > 1:
+                errors[managed.name] = f"{len(named)} Square groups are named {managed.name!r}"
+            else:
+                managed.square_group_id = None
+                log.info("group_would_be_created", group_name=managed.name)
+        return errors
+
+    async def _stage_desired(self, bound: list[ManagedGroup]) -> list[ManagedGroup]:
+        reader = DesiredReader(
+            self.pool,
+            run_id=self.report.run_id,
+            account=self.options.account,
+            default_region=self.settings.default_phone_region,
+        )
+        summary = await reader.stage(self.groups, only_groups=self.options.only_groups)
+        self.report.counts.rejected += summary.rejected
+        for name, message in summary.group_errors.items():
+            self._group_error(name, message)
+        return [group for group in bound if group.name not in summary.group_errors]
+
+    async def _resolve_people(self) -> None:
+        resolver = Resolver(
+            self.pool,
+            self.client,
+            self.journal,
+            run_id=self.report.run_id,
+            account=self.options.account,
+            concurrency=self.settings.resolve_concurrency,
+            create_missing=not self.options.dry_run,
+        )
+        summary = await resolver.resolve()
+        self.report.counts.rejected += summary.rejected
+        self.report.counts.failed += summary.failed
+        self.report.planned_creates += summary.would_create
+        self.no_removals |= summary.incomplete_groups
+        if summary.failed:
+            self.report.errors.append(
+                f"{summary.failed} people could not be resolved to Square customers; "
+                "their groups lose nobody this run"
+            )
+
+    async def _read_snapshot(self, staged: list[ManagedGroup]) -> set[str]:
+        reader = SnapshotReader(
+            self.pool,
+            self.client,
+            run_id=self.report.run_id,
+            concurrency=self.settings.read_concurrency,
+            max_pages_per_group=self.settings.max_pages_per_group,
+        )
+        readable = [group for group in staged if group.square_group_id]
+        results = await reader.read(readable)
+        complete = set()
+        for name, result in results.items():
+            outcome = self.report.groups[name]
+            outcome.members = result.members
+            outcome.read_complete = result.complete
+            if result.complete:
+                complete.add(name)
+            else:
+                self._group_error(name, f"reading the group's members failed: {result.error}")
+        return complete
+
+    async def _plan_and_apply(self, staged: list[ManagedGroup], read_complete: set[str]) -> None:
+        planned = [group for group in staged if group.square_group_id]
+        if not planned:
+            return
+        removable = [
+            group
+            for group in planned
+            if group.name in read_complete and group.name not in self.no_removals
+        ]
+        planner = Planner(self.pool, run_id=self.report.run_id, account=self.options.account)
+        plans = await planner.build(
+            group_ids=[group.square_group_id for group in planned if group.square_group_id],
+            removable_group_ids=[group.square_group_id for group in removable if group.square_group_id],
+            applied_change_window_s=self.settings.applied_change_window_s,
+        )
+        await self._guard(planned, plans, planner)
+
+        if self.options.dry_run:
+            self.report.plan = await planner.changes(limit=self.settings.dry_run_plan_limit)
+            return
+
+        total = await self.journal.journal_plan()
+        applier = Applier(
+            self.pool,
+            self.client,
+            self.journal,
+            account=self.options.account,
+            concurrency=self.settings.apply_concurrency,
+            counts=self.report.counts,
+            groups=self.report.groups,
+            stop=self.options.stop,
+        )
+        summary = await applier.apply(total=total)
+        if summary.stopped:
+            self.report.status = "interrupted"
+        if summary.vanished_customers and not summary.stopped:
+            await self._second_pass(planned, removable, planner)
+
+    async def _second_pass(
+        self, planned: list[ManagedGroup], removable: list[ManagedGroup], planner: Planner
+    ) -> None:
+        """Re-resolve people whose customer vanished mid-run and add their new customers."""
+        log.info("second_pass_started", reason="some linked customers no longer exist")
+        await self._resolve_people()
+        await planner.build(
+            group_ids=[group.square_group_id for group in planned if group.square_group_id],
+            removable_group_ids=[],
+            applied_change_window_s=self.settings.applied_change_window_s,
+        )
+        total = await self.journal.journal_plan()
+        applier = Applier(
+            self.pool,
+            self.client,
+            self.journal,
+            account=self.options.account,
+            concurrency=self.settings.apply_concurrency,
+            counts=self.report.counts,
+            groups=self.report.groups,
+            stop=self.options.stop,
+        )
+        await applier.apply(total=total)
+
+    async def _guard(self, planned: list[ManagedGroup], plans: dict[str, Any], planner: Planner) -> None:
+        limits = GuardLimits(
+            max_removal_share=self.settings.max_removal_share,
+            max_removals=self.settings.max_removals,
+        )
+        allowed = self.settings.allow_mass_removal or self.options.allow_mass_removal
+        for group in planned:
+            plan = plans.get(group.square_group_id)
+            if plan is None:
+                continue
+            outcome = self.report.groups[group.name]
+            outcome.planned_adds = plan.adds
+            outcome.planned_removes = plan.removes
+            reason = hold_reason(members=plan.members, removes=plan.removes, limits=limits)
+            if reason is None:
+                continue
+            if allowed:
+                log.warning(
+                    "mass_removal_allowed",
+                    group_name=group.name,
+                    group_id=group.square_group_id,
+                    members=plan.members,
+                    planned_removes=plan.removes,
+                    reason=reason,
+                )
+                continue
+            await self._hold(group, plan.members, plan.removes, reason, planner)
+
+    async def _hold(
+        self, group: ManagedGroup, members: int, removes: int, reason: str, planner: Planner
+    ) -> None:
+        assert group.square_group_id is not None
+        await planner.drop_removes(group.square_group_id)
+        outcome = self.report.groups[group.name]
+        outcome.held = True
+        outcome.planned_removes = 0
+        self.report.counts.held_groups += 1
+        if not self.options.dry_run:
+            async with self.pool.acquire() as conn:
+                await conn.execute(
+                    QUERIES["insert_hold"],
+                    self.report.run_id,
+                    self.options.account,
+                    group.name,
+                    members,
+                    removes,
+                    reason,
+                )
+        log.error(
+            "removal_held",
+            group_name=group.name,
+            group_id=group.square_group_id,
+            members=members,
+            planned_removes=removes,
+            reason=reason,
+            fix="check the desired state; to allow it, run `groupsync sync --allow-mass-removal "
+            f"--group {group.name!r}` or set guards.allow_mass_removal",
+        )
+
+    def _group_error(self, name: str, message: str) -> None:
+        outcome = self.report.groups.get(name)
+        if outcome is not None:
+            outcome.error = message
+        self.report.errors.append(f"group {name!r}: {message}")
+
+    def _fail(self, message: str) -> None:
+        self.report.errors.append(message)
+        self.report.status = "failed"
+        log.error("sync_run_failed", error=message)
+
+    async def _finish(self) -> None:
+        report = self.report
+        counts = report.counts
+        totals = _stats_totals(self.client)
+        counts.api_calls = totals["requests"] - self.stats_at_start["requests"]
+        counts.reads = totals["reads"] - self.stats_at_start["reads"]
+        counts.retries = totals["retries"] - self.stats_at_start["retries"]
+        counts.rate_limited = totals["rate_limited"] - self.stats_at_start["rate_limited"]
+        report.duration_s = round(time.monotonic() - self.started, 3)
+        report.status = _final_status(report)
+
+        try:
+            await runs.finish_run(self.lock_conn, report)
+            await self._clear_working_sets()
+        except (asyncpg.PostgresError, OSError) as error:
+            log.error("sync_run_record_failed", error=str(error))
+
+        log_method = log.info if report.status == "succeeded" else log.error
+        log_method(
+            "sync_run_finished",
+            status=report.status,
+            duration_s=report.duration_s,
+            dry_run=report.dry_run,
+            **{key: value for key, value in vars(counts).items()},
+        )
+
+    async def _clear_working_sets(self) -> None:
+        for name in ("clear_run_desired", "clear_run_snapshot", "clear_plan"):
+            await self.lock_conn.execute(QUERIES[name], self.report.run_id)
+
+
+def _final_status(report: RunReport) -> str:
+    if report.status in ("failed", "interrupted"):
+        return report.status
+    if report.errors or report.counts.failed:
+        return "failed"
+    if report.counts.held_groups:
+        return "held"
+    return "succeeded"
+
+
+def _stats_totals(client: SquareClient) -> dict[str, int]:
+    stats = client.stats
+    reads = sum(
+        count
+        for (operation, _status), count in stats.requests.items()
+        if operation in READ_OPERATIONS
+    )
+    return {
+        "requests": stats.total_requests,
+        "reads": reads,
+        "retries": stats.retries,
+        "rate_limited": stats.rate_limited,
+    }

@@ -1,0 +1,71 @@
+"""A run end to end on the emulator: groups, people, snapshot, plan, apply, record."""
+
+from __future__ import annotations
+
+from groupsync.testing.emulator import EmulatorServer
+from tests.engine.conftest import Desired, customers_in_square, groups_in_square, members_in_square
+
+ADA = {"email_address": "Ada@Example.com", "given_name": "Ada", "family_name": "Lovelace"}
+ALAN = {"phone_number": "(206) 222-3333", "given_name": "Alan"}
+GRACE = {"reference_id": "emp-42", "given_name": "Grace"}
+
+
+async def test_first_run_creates_group_customers_and_memberships(
+    desired: Desired, emulator: EmulatorServer
+) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", [ADA, ALAN, GRACE])
+
+    report = await desired.sync()
+
+    assert report.status == "succeeded"
+    assert report.counts.creates == 3
+    assert report.counts.adds == 3
+    group_id = await desired.group_id("VIP")
+    assert len(await members_in_square(emulator, group_id)) == 3
+    assert [group["name"] for group in await groups_in_square(emulator)] == ["VIP"]
+
+
+async def test_second_run_changes_nothing(desired: Desired, emulator: EmulatorServer) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", [ADA, ALAN, GRACE])
+    await desired.sync()
+
+    report = await desired.sync()
+
+    assert report.status == "succeeded"
+    assert report.counts.adds == 0
+    assert report.counts.removes == 0
+    assert report.counts.creates == 0
+    assert len(await customers_in_square(emulator)) == 3
+
+
+async def test_run_removes_people_no_longer_desired(desired: Desired, emulator: EmulatorServer) -> None:
+    await desired.manage("VIP")
+    people = [{"email_address": f"p{index}@example.com"} for index in range(20)]
+    await desired.add("VIP", people)
+    await desired.sync()
+    await desired.clear("VIP")
+    await desired.add("VIP", people[1:])
+
+    report = await desired.sync()
+
+    assert report.counts.removes == 1
+    group_id = await desired.group_id("VIP")
+    assert len(await members_in_square(emulator, group_id)) == 19
+
+
+async def test_run_is_recorded_in_sync_runs(desired: Desired) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", [ADA])
+
+    report = await desired.sync()
+
+    async with desired.pool.acquire() as conn:
+        row = await conn.fetchrow("SELECT * FROM groupsync.sync_runs WHERE id = $1", report.run_id)
+    assert row["status"] == "succeeded"
+    assert row["adds"] == 1
+    assert row["creates"] == 1
+    assert row["api_calls"] == report.counts.api_calls
+    assert row["api_calls"] > 0
+    assert row["finished_at"] is not None
