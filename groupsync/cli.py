@@ -124,9 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
 
     secrets = [settings.square.access_token] if settings.square.access_token else []
-    configure_logging(
-        level=settings.logging.level, format=settings.logging.format, secrets=secrets
-    )
+    configure_logging(level=settings.logging.level, format=settings.logging.format, secrets=secrets)
     command = COMMANDS[args.command]
     try:
         return asyncio.run(command(settings, args))
@@ -245,14 +243,22 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     async with database_pool(settings, max_size=2) as pool, square_client(settings) as client:
         if args.out is None:
             count = await export_group(
-                pool, client, account=_account(settings, args), group_name=args.group,
-                output=sys.stdout, format=args.format,
+                pool,
+                client,
+                account=_account(settings, args),
+                group_name=args.group,
+                output=sys.stdout,
+                format=args.format,
             )
         else:
             with args.out.open("w", encoding="utf-8", newline="") as output:
                 count = await export_group(
-                    pool, client, account=_account(settings, args), group_name=args.group,
-                    output=output, format=args.format,
+                    pool,
+                    client,
+                    account=_account(settings, args),
+                    group_name=args.group,
+                    output=output,
+                    format=args.format,
                 )
     print(f"exported {count} members of {args.group!r}", file=sys.stderr)
     return EXIT_OK

@@ -41,9 +41,7 @@ async def export_group(
             "see groupsync.managed_groups"
         )
     if row["square_group_id"] is None:
-        raise InputError(
-            f"group {group_name!r} has no Square id yet; run `groupsync sync` first"
-        )
+        raise InputError(f"group {group_name!r} has no Square id yet; run `groupsync sync` first")
 
     writer = csv.writer(output) if format == "csv" else None
     if writer is not None:

@@ -81,15 +81,39 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
         return
 
     out.write(f"Account {status.account!r}\n\nRecent runs\n")
-    run_rows = [["run", "trigger", "status", "started", "duration_s", "adds", "removes",
-                 "creates", "rejected", "failed", "held", "api_calls"]]
+    run_rows = [
+        [
+            "run",
+            "trigger",
+            "status",
+            "started",
+            "duration_s",
+            "adds",
+            "removes",
+            "creates",
+            "rejected",
+            "failed",
+            "held",
+            "api_calls",
+        ]
+    ]
     for run in status.runs:
-        run_rows.append([
-            str(run["id"]), run["trigger"] + (" (dry)" if run["dry_run"] else ""), run["status"],
-            _time(run["started_at"]), f"{run['duration_s']:.1f}", str(run["adds"]),
-            str(run["removes"]), str(run["creates"]), str(run["rejected"]), str(run["failed"]),
-            str(run["held_groups"]), str(run["api_calls"]),
-        ])
+        run_rows.append(
+            [
+                str(run["id"]),
+                run["trigger"] + (" (dry)" if run["dry_run"] else ""),
+                run["status"],
+                _time(run["started_at"]),
+                f"{run['duration_s']:.1f}",
+                str(run["adds"]),
+                str(run["removes"]),
+                str(run["creates"]),
+                str(run["rejected"]),
+                str(run["failed"]),
+                str(run["held_groups"]),
+                str(run["api_calls"]),
+            ]
+        )
     out.write(_table(run_rows) if status.runs else "  no runs yet\n")
 
     out.write("\nManaged groups\n")
@@ -100,11 +124,16 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
             if group["held_removes"] is not None
             else ""
         )
-        group_rows.append([
-            group["name"], group["mode"], group["square_group_id"] or "-",
-            "source " + group["source"] if group["source"] else str(group["desired_rows"]),
-            str(group["failed_last_run"]), hold,
-        ])
+        group_rows.append(
+            [
+                group["name"],
+                group["mode"],
+                group["square_group_id"] or "-",
+                "source " + group["source"] if group["source"] else str(group["desired_rows"]),
+                str(group["failed_last_run"]),
+                hold,
+            ]
+        )
     out.write(_table(group_rows) if status.groups else "  no managed groups\n")
 
     if status.rejections:
@@ -116,8 +145,9 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
             )
 
 
-def print_import_report(report: Any, *, path: Path, group_name: str,
-                        out: IO[str] | None = None) -> None:
+def print_import_report(
+    report: Any, *, path: Path, group_name: str, out: IO[str] | None = None
+) -> None:
     out = out or sys.stdout
     out.write(f"imported {report.imported} people from {path} into {group_name!r}\n")
     for line in report.duplicates:
@@ -132,6 +162,8 @@ def _time(value: datetime | None) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[index]) for row in rows) for index in range(len(rows[0]))]
-    lines = ["  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
-             for row in rows]
+    lines = [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
     return "\n".join(line.rstrip() for line in lines) + "\n"

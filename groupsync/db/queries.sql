@@ -57,7 +57,7 @@ ORDER BY id;
 -- Columns of a table or view, found by its regclass so that the name is never pasted into SQL.
 SELECT attname
 FROM pg_attribute
-WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped;
+WHERE attrelid = $1::oid AND attnum > 0 AND NOT attisdropped;
 
 -- name: resolve_relation
 SELECT to_regclass($1)::oid AS oid, format('%s', to_regclass($1)) AS quoted_name;
@@ -191,13 +191,13 @@ ORDER BY group_name, kind, square_customer_id
 LIMIT $2;
 
 -- name: journal_plan
--- Write every planned membership change to the journal before any is sent.
+-- Write the planned changes of one kind to the journal before any of them is sent.
 INSERT INTO groupsync.changes (run_id, account, kind, group_name, square_group_id,
                                square_customer_id)
 SELECT run_id, $2, kind, group_name, square_group_id, square_customer_id
 FROM groupsync.run_plan
-WHERE run_id = $1
-ORDER BY kind, square_group_id, square_customer_id;
+WHERE run_id = $1 AND kind = $3
+ORDER BY square_group_id, square_customer_id;
 
 -- name: pending_membership_changes_page
 SELECT id, kind, group_name, square_group_id, square_customer_id

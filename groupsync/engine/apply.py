@@ -175,9 +175,21 @@ class Applier:
                 note="customer or group no longer exists",
             )
             return Outcome(change.change_id, "applied", last_attempts(), truncate_error(error))
-        if customer_gone:
-            await self._forget_customer(change.square_customer_id)
-        return self._failed(change, error, group)
+        if not customer_gone:
+            return self._failed(change, error, group)
+
+        # A stale link, not a failure of the run: the person is resolved again and the add
+        # is planned anew for the customer they resolve to now.
+        await self._forget_customer(change.square_customer_id)
+        log.warning(
+            "change_superseded",
+            kind=change.kind,
+            group_name=change.group_name,
+            group_id=change.square_group_id,
+            customer_id=change.square_customer_id,
+            reason="the customer no longer exists; the person will be resolved again",
+        )
+        return Outcome(change.change_id, "failed", last_attempts(), truncate_error(error))
 
     async def _customer_vanished(self, customer_id: str) -> bool:
         try:

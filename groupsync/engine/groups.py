@@ -90,9 +90,9 @@ class GroupBinder:
     async def _create(self, managed: ManagedGroup, *, replaces: str | None) -> None:
         key = group_idempotency_key(self._account, managed.name, replaces)
         group = await self._journal.create_group(
-            managed, idempotency_key=key, send=lambda: self._client.create_group(
-                managed.name, idempotency_key=key
-            )
+            managed,
+            idempotency_key=key,
+            send=lambda: self._client.create_group(managed.name, idempotency_key=key),
         )
         event = "group_recreated" if replaces else "group_created"
         log_method = log.warning if replaces else log.info

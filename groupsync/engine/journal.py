@@ -51,9 +51,7 @@ class Outcome:
 class Journal:
     """Writes a run's changes before they are sent and records their outcomes."""
 
-    def __init__(
-        self, pool: asyncpg.Pool, *, run_id: int, account: str, counts: RunCounts
-    ) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, run_id: int, account: str, counts: RunCounts) -> None:
         self._pool = pool
         self.run_id = run_id
         self.account = account
@@ -112,10 +110,10 @@ class Journal:
         self._counts.creates += 1
         return customer
 
-    async def journal_plan(self) -> int:
-        """Copy the run's whole plan into the journal as pending changes; return the count."""
+    async def journal_plan(self, *, kind: str) -> int:
+        """Copy the plan's changes of ``kind`` into the journal as pending; return the count."""
         async with self._pool.acquire() as conn:
-            status = await conn.execute(QUERIES["journal_plan"], self.run_id, self.account)
+            status = await conn.execute(QUERIES["journal_plan"], self.run_id, self.account, kind)
         return int(status.split()[-1])
 
     async def record_outcomes(self, outcomes: list[Outcome]) -> None:

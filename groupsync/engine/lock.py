@@ -38,9 +38,7 @@ class AccountLock:
             return
         self.held = False
         if not self._conn.is_closed():
-            await self._conn.execute(
-                f"SELECT pg_advisory_unlock({LOCK_KEY_SQL})", self.account
-            )
+            await self._conn.execute(f"SELECT pg_advisory_unlock({LOCK_KEY_SQL})", self.account)
 
     async def _describe_holder(self) -> str:
         row = await self._conn.fetchrow(QUERIES["running_run"], self.account)

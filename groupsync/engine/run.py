@@ -16,13 +16,13 @@ import structlog
 
 from groupsync.db.queries import QUERIES
 from groupsync.engine import runs
-from groupsync.engine.apply import Applier
+from groupsync.engine.apply import Applier, ApplySummary
 from groupsync.engine.desired import DesiredReader, ManagedGroup
 from groupsync.engine.groups import GroupBinder
 from groupsync.engine.guard import GuardLimits, hold_reason
 from groupsync.engine.journal import Journal
 from groupsync.engine.lock import AccountLock
-from groupsync.engine.plan import Planner
+from groupsync.engine.plan import GroupPlan, Planner
 from groupsync.engine.report import GroupOutcome, RunReport
 from groupsync.engine.resolver import Resolver
 from groupsync.engine.snapshot import SnapshotReader
@@ -164,7 +164,9 @@ class _Run:
             self.report.groups[group.name] = GroupOutcome(
                 name=group.name, mode=group.mode, square_group_id=group.square_group_id
             )
-        self.journal = Journal(pool, run_id=run_id, account=options.account, counts=self.report.counts)
+        self.journal = Journal(
+            pool, run_id=run_id, account=options.account, counts=self.report.counts
+        )
         self.stats_at_start = _stats_totals(client)
         self.started = time.monotonic()
         # Groups that must not lose members this run: incomplete read or desired state.
@@ -206,7 +208,11 @@ class _Run:
         for name, message in binder_errors.items():
             self._group_error(name, message)
 
-        bound = [group for group in self.groups if group.square_group_id and group.name not in binder_errors]
+        bound = [
+            group
+            for group in self.groups
+            if group.square_group_id and group.name not in binder_errors
+        ]
         for group in bound:
             self.report.groups[group.name].square_group_id = group.square_group_id
         return bound
@@ -285,27 +291,53 @@ class _Run:
         return complete
 
     async def _plan_and_apply(self, staged: list[ManagedGroup], read_complete: set[str]) -> None:
+        """Plan, then apply adds before removes.
+
+        Adds go first because an add is what reveals a stale link (Square answers 404 for a
+        merged or deleted customer). Those people are resolved again and the plan rebuilt
+        before any removal is sent, so a merged customer is never removed in place of the
+        stale id.
+        """
         planned = [group for group in staged if group.square_group_id]
         if not planned:
             return
-        removable = [
-            group
+        group_ids = [group.square_group_id for group in planned if group.square_group_id]
+        removable_ids = [
+            group.square_group_id
             for group in planned
-            if group.name in read_complete and group.name not in self.no_removals
+            if group.square_group_id
+            and group.name in read_complete
+            and group.name not in self.no_removals
         ]
         planner = Planner(self.pool, run_id=self.report.run_id, account=self.options.account)
-        plans = await planner.build(
-            group_ids=[group.square_group_id for group in planned if group.square_group_id],
-            removable_group_ids=[group.square_group_id for group in removable if group.square_group_id],
-            applied_change_window_s=self.settings.applied_change_window_s,
-        )
-        await self._guard(planned, plans, planner)
 
+        async def build_plan() -> dict[str, GroupPlan]:
+            return await planner.build(
+                group_ids=group_ids,
+                removable_group_ids=removable_ids,
+                applied_change_window_s=self.settings.applied_change_window_s,
+            )
+
+        plans = await build_plan()
         if self.options.dry_run:
+            await self._guard(planned, plans, planner)
             self.report.plan = await planner.changes(limit=self.settings.dry_run_plan_limit)
             return
 
-        total = await self.journal.journal_plan()
+        applied = await self._apply("add")
+        if applied.vanished_customers and not applied.stopped:
+            log.info("links_refreshed", reason="some linked customers no longer exist")
+            await self._resolve_people()
+            plans = await build_plan()
+            applied = await self._apply("add")
+        if applied.stopped:
+            return
+
+        await self._guard(planned, plans, planner)
+        await self._apply("remove")
+
+    async def _apply(self, kind: str) -> ApplySummary:
+        total = await self.journal.journal_plan(kind=kind)
         applier = Applier(
             self.pool,
             self.client,
@@ -319,34 +351,11 @@ class _Run:
         summary = await applier.apply(total=total)
         if summary.stopped:
             self.report.status = "interrupted"
-        if summary.vanished_customers and not summary.stopped:
-            await self._second_pass(planned, removable, planner)
+        return summary
 
-    async def _second_pass(
-        self, planned: list[ManagedGroup], removable: list[ManagedGroup], planner: Planner
+    async def _guard(
+        self, planned: list[ManagedGroup], plans: dict[str, Any], planner: Planner
     ) -> None:
-        """Re-resolve people whose customer vanished mid-run and add their new customers."""
-        log.info("second_pass_started", reason="some linked customers no longer exist")
-        await self._resolve_people()
-        await planner.build(
-            group_ids=[group.square_group_id for group in planned if group.square_group_id],
-            removable_group_ids=[],
-            applied_change_window_s=self.settings.applied_change_window_s,
-        )
-        total = await self.journal.journal_plan()
-        applier = Applier(
-            self.pool,
-            self.client,
-            self.journal,
-            account=self.options.account,
-            concurrency=self.settings.apply_concurrency,
-            counts=self.report.counts,
-            groups=self.report.groups,
-            stop=self.options.stop,
-        )
-        await applier.apply(total=total)
-
-    async def _guard(self, planned: list[ManagedGroup], plans: dict[str, Any], planner: Planner) -> None:
         limits = GuardLimits(
             max_removal_share=self.settings.max_removal_share,
             max_removals=self.settings.max_removals,

@@ -20,7 +20,9 @@ async def interrupt_stale_runs(conn: asyncpg.Connection, account: str) -> list[i
     Call this only while holding the account's lock: then no live process owns those runs.
     """
     async with conn.transaction():
-        run_ids = [row["id"] for row in await conn.fetch(QUERIES["interrupt_running_runs"], account)]
+        run_ids = [
+            row["id"] for row in await conn.fetch(QUERIES["interrupt_running_runs"], account)
+        ]
         if run_ids:
             await conn.execute(QUERIES["interrupt_pending_changes"], run_ids)
     for run_id in run_ids:

@@ -81,8 +81,19 @@ class ThrowawayPostgres:
             os.chown(self._root_dir, user.pw_uid, user.pw_gid)
 
         self._run(
-            [str(self.bin_dir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-             "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync"]
+            [
+                str(self.bin_dir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--locale=C.UTF-8",
+                "--no-sync",
+            ]
         )
         options = (
             f"-p {self.port} -k {self._root_dir} -c listen_addresses=127.0.0.1 "
@@ -90,23 +101,45 @@ class ThrowawayPostgres:
             "-c max_connections=200"
         )
         self._run(
-            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
-             "-l", str(self._root_dir / "server.log"), "-w", "-t", "60", "start"]
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-o",
+                options,
+                "-l",
+                str(self._root_dir / "server.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
         )
         return self
 
     def restart(self) -> None:
         """Restart the server in place, keeping its data (for reconnect tests)."""
-        self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast",
-                   "-w", "restart"])
+        self._run(
+            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "restart"]
+        )
 
     def stop(self) -> None:
         """Stop the server and delete the cluster's folder."""
         if self._root_dir is None:
             return
         if (self.data_dir / "postmaster.pid").exists():
-            self._run([str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m",
-                       "immediate", "-w", "stop"], check=False)
+            self._run(
+                [
+                    str(self.bin_dir / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop",
+                ],
+                check=False,
+            )
         shutil.rmtree(self._root_dir, ignore_errors=True)
         self._root_dir = None
 
