@@ -1,0 +1,1 @@
+"""The official Square OpenAPI definitions and a response checker built on them."""
