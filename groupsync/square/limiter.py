@@ -1,0 +1,181 @@
+"""The client-side rate limiter: an adaptive token bucket plus a cap on requests in flight.
+
+Square enforces a rate limit but does not publish it. So the limiter starts at
+a configured ceiling and adapts by additive increase and multiplicative
+decrease. Every 429 response cuts the rate by ``rate_decrease_factor``, and
+every success adds ``rate_increase_per_s`` back, up to the ceiling. The
+achieved rate then settles just under Square's real limit. A 429 with ``Retry-After`` also
+pauses every new send until that time has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+# Sends within this window count toward the measured rate, which becomes the
+# starting point for decreases when no rate ceiling is configured.
+MEASURE_WINDOW_S = 1.0
+
+# Refilling by elapsed time x rate can land a rounding error short of a whole token.
+# Counting that as a whole token keeps a waiter from sleeping for ever-smaller gaps.
+TOKEN_TOLERANCE = 1e-9
+
+
+class RateLimiter:
+    """Admit requests at no more than ``current_rate_per_s`` and ``max_in_flight`` at once.
+
+    ``rate_per_s`` is the ceiling (None or ``math.inf``: no rate cap, only the
+    in-flight cap). ``burst`` is how many tokens may accumulate while idle.
+    ``clock`` and ``sleep`` are injectable so tests can run on a fake clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: float | None,
+        max_in_flight: int,
+        burst: int = 1,
+        min_rate_per_s: float = 1.0,
+        rate_increase_per_s: float = 0.1,
+        rate_decrease_factor: float = 0.7,
+        decrease_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    ) -> None:
+        ceiling = math.inf if rate_per_s is None else float(rate_per_s)
+        _check_settings(ceiling, max_in_flight, burst, min_rate_per_s, rate_decrease_factor)
+
+        self._ceiling_per_s = ceiling
+        self._min_rate_per_s = min(min_rate_per_s, ceiling)
+        self._rate_per_s = ceiling
+        self._rate_increase_per_s = rate_increase_per_s
+        self._rate_decrease_factor = rate_decrease_factor
+        self._decrease_interval_s = decrease_interval_s
+        self._burst = burst
+        self._max_in_flight = max_in_flight
+        self._clock = clock
+        self._sleep = sleep
+
+        self._tokens = float(burst)
+        self._refilled_at = clock()
+        self._paused_until = -math.inf
+        self._last_decrease_at = -math.inf
+        self._recent_sends: deque[float] = deque()
+        self._in_flight = 0
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._token_lock = asyncio.Lock()
+
+    @property
+    def current_rate_per_s(self) -> float:
+        """The rate now allowed, in requests per second (``math.inf`` when uncapped)."""
+        return self._rate_per_s
+
+    @property
+    def in_flight(self) -> int:
+        """Requests holding a slot right now."""
+        return self._in_flight
+
+    @property
+    def paused_until(self) -> float:
+        """The clock time before which no new request starts (in the past when not paused)."""
+        return self._paused_until
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Wait for a free in-flight slot and a token, and hold the slot for the block."""
+        async with self._slots:
+            await self._take_token()
+            self._in_flight += 1
+            try:
+                yield
+            finally:
+                self._in_flight -= 1
+
+    def on_rate_limited(self, retry_after_s: float | None) -> None:
+        """Record a 429: lower the rate and, given ``retry_after_s``, pause new sends.
+
+        Several requests in flight often get 429 together, so the rate is cut
+        at most once per ``decrease_interval_s``. The pause lasts until the latest
+        Retry-After received ends.
+        """
+        now = self._clock()
+        self._refill(now)
+        self._tokens = 0.0
+
+        if retry_after_s is not None and retry_after_s > 0:
+            self._paused_until = max(self._paused_until, now + retry_after_s)
+
+        if now - self._last_decrease_at < self._decrease_interval_s:
+            return
+        self._last_decrease_at = now
+        starting_rate = self._rate_per_s
+        if math.isinf(starting_rate):
+            starting_rate = self._measured_rate_per_s(now)
+        self._rate_per_s = max(self._min_rate_per_s, starting_rate * self._rate_decrease_factor)
+
+    def on_success(self) -> None:
+        """Record a successful response: raise the rate by one step toward the ceiling."""
+        if math.isinf(self._rate_per_s):
+            return
+        self._refill(self._clock())
+        self._rate_per_s = min(self._ceiling_per_s, self._rate_per_s + self._rate_increase_per_s)
+
+    async def _take_token(self) -> None:
+        # The lock makes waiters take tokens one at a time, in arrival order.
+        async with self._token_lock:
+            while True:
+                now = self._clock()
+                if now < self._paused_until:
+                    await self._sleep(self._paused_until - now)
+                    continue
+
+                self._refill(now)
+                if math.isinf(self._rate_per_s) or self._tokens >= 1.0 - TOKEN_TOLERANCE:
+                    break
+                await self._sleep((1.0 - self._tokens) / self._rate_per_s)
+
+            if not math.isinf(self._rate_per_s):
+                self._tokens = max(0.0, self._tokens - 1.0)
+            self._record_send(now)
+
+    def _refill(self, now: float) -> None:
+        # No tokens accrue during a pause, so the first send after it starts an empty bucket.
+        start = max(self._refilled_at, self._paused_until)
+        if now > start and not math.isinf(self._rate_per_s):
+            self._tokens = min(float(self._burst), self._tokens + (now - start) * self._rate_per_s)
+        self._refilled_at = max(self._refilled_at, now)
+
+    def _record_send(self, now: float) -> None:
+        self._recent_sends.append(now)
+        while self._recent_sends and self._recent_sends[0] <= now - MEASURE_WINDOW_S:
+            self._recent_sends.popleft()
+
+    def _measured_rate_per_s(self, now: float) -> float:
+        recent = [sent_at for sent_at in self._recent_sends if sent_at > now - MEASURE_WINDOW_S]
+        return max(self._min_rate_per_s, len(recent) / MEASURE_WINDOW_S)
+
+
+def _check_settings(
+    ceiling_per_s: float,
+    max_in_flight: int,
+    burst: int,
+    min_rate_per_s: float,
+    rate_decrease_factor: float,
+) -> None:
+    if not ceiling_per_s > 0:
+        raise ValueError(f"rate_per_s must be positive or None, got {ceiling_per_s}")
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
+    if burst < 1:
+        raise ValueError(f"burst must be at least 1, got {burst}")
+    if not min_rate_per_s > 0:
+        raise ValueError(f"min_rate_per_s must be positive, got {min_rate_per_s}")
+    if not 0 < rate_decrease_factor < 1:
+        raise ValueError(
+            f"rate_decrease_factor must be between 0 and 1, got {rate_decrease_factor}"
+        )
