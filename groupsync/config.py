@@ -159,7 +159,7 @@ class SyncSettings:
     account: str = _setting("default", _non_empty)
     full_sync_interval_s: int = _setting(3600, _positive)
     trigger_channel: str = _setting("groupsync_trigger", _channel)
-    applied_change_window_s: int = _setting(300, _positive)
+    applied_change_window_s: int = _setting(300, _non_negative)
     max_pages_per_group: int = _setting(10_000, _positive)
     read_concurrency: int = _setting(4, _positive)
     default_phone_region: str = _setting("US", _region, str.upper)
