@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import asyncpg
 import structlog
@@ -113,13 +113,13 @@ class Daemon:
                 delay_s = min(delay_s * 2, LISTEN_RETRY_MAX_S)
 
     def _scheduler(self) -> AsyncIOScheduler:
-        scheduler = AsyncIOScheduler(timezone=timezone.utc)
+        scheduler = AsyncIOScheduler(timezone=UTC)
         scheduler.add_job(
             self.request_run,
-            IntervalTrigger(seconds=self.settings.sync.full_sync_interval_s, timezone=timezone.utc),
+            IntervalTrigger(seconds=self.settings.sync.full_sync_interval_s, timezone=UTC),
             args=["schedule"],
             id="full_sync",
-            next_run_time=datetime.now(timezone.utc),
+            next_run_time=datetime.now(UTC),
             coalesce=True,
             max_instances=1,
             misfire_grace_time=None,

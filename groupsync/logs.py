@@ -15,6 +15,7 @@ import sys
 from collections.abc import Iterable
 from typing import Any, TextIO
 
+import stamina.instrumentation
 import structlog
 from structlog.typing import Processor, WrappedLogger
 
@@ -89,6 +90,10 @@ def configure_logging(
     redactor = Redactor(secrets)
     shared = _shared_processors()
 
+    # groupsync logs each retry itself as api_retry_scheduled; stamina's own hooks would log
+    # a second line for the same retry.
+    stamina.instrumentation.set_on_retry_hooks([])
+
     structlog.configure(
         processors=[*shared, renderer, redactor],
         wrapper_class=structlog.make_filtering_bound_logger(LEVELS[level]),
@@ -130,7 +135,10 @@ def _renderer(format: str, stream: TextIO) -> Processor:
         return structlog.processors.JSONRenderer()
     # Plain tracebacks, because the rich ones wrap long lines and could split a secret
     # across two lines, out of the redactor's reach.
-    return structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback)
+    # Colour codes only help a terminal; in a file or a pipe they are noise.
+    return structlog.dev.ConsoleRenderer(
+        colors=_is_terminal(stream), exception_formatter=structlog.dev.plain_traceback
+    )
 
 
 def _is_terminal(stream: TextIO) -> bool:

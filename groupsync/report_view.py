@@ -6,8 +6,9 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
+from groupsync.csv_import import ImportReport
 from groupsync.engine.report import RunReport
 from groupsync.status import Status
 
@@ -146,14 +147,17 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
 
 
 def print_import_report(
-    report: Any, *, path: Path, group_name: str, out: IO[str] | None = None
+    report: ImportReport, *, path: Path, group_name: str, out: IO[str] | None = None
 ) -> None:
     out = out or sys.stdout
     out.write(f"imported {report.imported} people from {path} into {group_name!r}\n")
-    for line in report.duplicates:
-        out.write(f"  line {line}: duplicate of an earlier line, skipped\n")
-    for rejected in report.rejected:
-        out.write(f"  line {rejected.line}: rejected ({rejected.reason}): {rejected.detail}\n")
+    notes = [(line, "duplicate of an earlier line, skipped") for line in report.duplicates]
+    notes += [
+        (rejected.line, f"rejected ({rejected.reason}): {rejected.detail}")
+        for rejected in report.rejected
+    ]
+    for line, note in sorted(notes):
+        out.write(f"  line {line}: {note}\n")
 
 
 def _time(value: datetime | None) -> str:

@@ -166,3 +166,12 @@ CREATE UNLOGGED TABLE groupsync.run_plan (
     square_customer_id  text    NOT NULL
 );
 CREATE INDEX run_plan_run_idx ON groupsync.run_plan (run_id, square_group_id);
+
+-- Identities still readable in rejected rows (a valid email beside an invalid phone, say).
+-- Customers linked to them are never removed because of the rejection.
+CREATE UNLOGGED TABLE groupsync.run_protected (
+    run_id      bigint  NOT NULL,
+    group_name  text    NOT NULL,
+    person_key  text    NOT NULL
+);
+CREATE INDEX run_protected_run_idx ON groupsync.run_protected (run_id);

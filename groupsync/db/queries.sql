@@ -152,10 +152,20 @@ adds AS (
     EXCEPT
     SELECT * FROM actual
 ),
+protected AS (
+    -- Customers matched by an identity that a rejected row still carries.
+    SELECT m.square_group_id, l.square_customer_id
+    FROM groupsync.run_protected p
+    JOIN managed m ON m.name = p.group_name
+    JOIN groupsync.links l ON l.account = $2 AND l.person_key = p.person_key
+    WHERE p.run_id = $1
+),
 removes AS (
     SELECT * FROM actual
     EXCEPT
     SELECT * FROM desired
+    EXCEPT
+    SELECT * FROM protected
 )
 INSERT INTO groupsync.run_plan (run_id, kind, group_name, square_group_id, square_customer_id)
 SELECT $1, 'add', m.name, a.square_group_id, a.square_customer_id
@@ -225,6 +235,13 @@ VALUES ($1, $2, $3, $4, $5, $6);
 
 -- name: clear_run_desired
 DELETE FROM groupsync.run_desired WHERE run_id = $1;
+
+-- name: clear_run_protected
+DELETE FROM groupsync.run_protected WHERE run_id = $1;
+
+-- name: insert_protected_keys
+INSERT INTO groupsync.run_protected (run_id, group_name, person_key)
+SELECT $1, $2, unnest($3::text[]);
 
 -- name: clear_run_snapshot
 DELETE FROM groupsync.run_snapshot WHERE run_id = $1;

@@ -97,7 +97,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="random extra latency, uniform between 0 and this, in milliseconds (default: 0)",
     )
     traffic.add_argument(
-        "--rate-limit",
+        "--rate-limit-per-s",
         type=_non_negative,
         default=None,
         metavar="PER_S",
@@ -233,7 +233,7 @@ def settings_from_args(args: argparse.Namespace) -> EmulatorSettings:
         tokens=tokens,
         latency_ms=args.latency_ms,
         jitter_ms=args.jitter_ms,
-        rate_limit_per_s=args.rate_limit,
+        rate_limit_per_s=args.rate_limit_per_s,
         rate_burst=args.rate_burst,
         retry_after_s=args.retry_after_s,
         error_rate=args.error_rate,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import functools
-import re
 
 import phonenumbers
 
-E164_PATTERN = re.compile(r"^\+[1-9][0-9]{7,14}$")
 # Square stores numbers without a country code as given; the emulator reads them as US numbers.
 DEFAULT_REGION = "US"
 
@@ -15,9 +13,8 @@ DEFAULT_REGION = "US"
 @functools.lru_cache(maxsize=65536)
 def to_e164(text: str, *, default_region: str | None = DEFAULT_REGION) -> str | None:
     """Return ``text`` in E.164 form, or None when it cannot be read as a phone number."""
-    compact = re.sub(r"[ ()\-.]", "", text)
-    if E164_PATTERN.match(compact):
-        return compact
+    # Always parse, even text that already looks like E.164: "+49 0711 2842222" carries a
+    # trunk 0 that the E.164 form drops, as groupsync's own normalisation does.
     try:
         number = phonenumbers.parse(text, default_region)
     except phonenumbers.NumberParseException:

@@ -20,9 +20,9 @@ import structlog
 from groupsync.db.queries import QUERIES
 from groupsync.engine.journal import Journal, Outcome, truncate_error
 from groupsync.engine.report import GroupOutcome, RunCounts
+from groupsync.square.attempts import last_attempts
 from groupsync.square.client import SquareClient
 from groupsync.square.errors import AuthenticationFailed, NotFound, SquareError
-from groupsync.square.attempts import last_attempts
 
 log = structlog.get_logger(__name__)
 

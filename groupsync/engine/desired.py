@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -86,7 +86,7 @@ class DesiredReader:
         self.summary = DesiredSummary()
 
     async def stage(
-        self, groups: list[ManagedGroup], *, only_groups: set[str] | None = None
+        self, groups: list[ManagedGroup], *, only_groups: AbstractSet[str] | None = None
     ) -> DesiredSummary:
         """Stage the rows of ``groups`` (all managed groups, or those in ``only_groups``)."""
         by_name = {group.name: group for group in groups}
@@ -105,7 +105,7 @@ class DesiredReader:
         return self.summary
 
     async def _stage_table_rows(
-        self, by_name: Mapping[str, ManagedGroup], *, only_groups: set[str] | None
+        self, by_name: Mapping[str, ManagedGroup], *, only_groups: AbstractSet[str] | None
     ) -> None:
         ignored_by_group: dict[str, int] = {}
         batch: list[tuple[Any, ...]] = []
@@ -203,8 +203,17 @@ class DesiredReader:
             await self._reject(
                 row, group_name=group_name, source=source, reason=error.reason, detail=str(error)
             )
+            await self._protect(raw, group_name=group_name)
             return None
         return self._record(group_name, person)
+
+    async def _protect(self, raw: Mapping[str, str | None], *, group_name: str) -> None:
+        """Keep the customer a rejected row still identifies from being removed for it."""
+        keys = readable_person_keys(raw, default_region=self._default_region)
+        if not keys:
+            return
+        async with self._pool.acquire() as conn:
+            await conn.execute(QUERIES["insert_protected_keys"], self._run_id, group_name, keys)
 
     def _record(self, group_name: str, person: Person) -> tuple[Any, ...]:
         return (
@@ -273,6 +282,20 @@ class DesiredReader:
         async with self._pool.acquire() as conn, conn.transaction():
             async for row in conn.cursor(query, *args, prefetch=BATCH_ROWS):
                 yield row
+
+
+def readable_person_keys(raw: Mapping[str, str | None], *, default_region: str) -> list[str]:
+    """Return the person keys of the identity fields of ``raw`` that are valid on their own."""
+    keys = []
+    for column in IDENTITY_COLUMNS:
+        if not raw.get(column):
+            continue
+        try:
+            person = normalize_person({column: raw[column]}, default_region=default_region)
+        except InvalidIdentity:
+            continue
+        keys.append(person.key)
+    return keys
 
 
 def _as_text(value: Any) -> str | None:

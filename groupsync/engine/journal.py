@@ -16,9 +16,9 @@ import asyncpg
 from groupsync.db.queries import QUERIES
 from groupsync.engine.desired import ManagedGroup
 from groupsync.engine.report import RunCounts
+from groupsync.square.attempts import last_attempts
 from groupsync.square.client import Group
 from groupsync.square.errors import SquareError
-from groupsync.square.attempts import last_attempts
 
 T = TypeVar("T")
 

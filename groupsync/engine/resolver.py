@@ -23,9 +23,9 @@ import structlog
 
 from groupsync.db.queries import QUERIES
 from groupsync.engine.journal import Journal
+from groupsync.errors import TemporaryError
 from groupsync.identity import Person
 from groupsync.square.client import SquareClient
-from groupsync.errors import TemporaryError
 from groupsync.square.errors import AuthenticationFailed, SquareError
 
 log = structlog.get_logger(__name__)
@@ -222,7 +222,7 @@ class Resolver:
         self.summary.rejected += int(status.split()[-1])
         log.warning("person_rejected", person_key=person.key, reason=reason, detail=detail)
 
-    async def _fail(self, person: Person, error: SquareError) -> None:
+    async def _fail(self, person: Person, error: Exception) -> None:
         self.summary.failed += 1
         async with self._pool.acquire() as conn:
             groups = await conn.fetch(QUERIES["person_groups"], self._run_id, person.key)

@@ -28,20 +28,9 @@ from groupsync.engine.resolver import Resolver
 from groupsync.engine.snapshot import SnapshotReader
 from groupsync.errors import InputError
 from groupsync.square.client import SquareClient
-from groupsync.square.errors import AuthenticationFailed, SquareError
+from groupsync.square.errors import READ_OPERATIONS, AuthenticationFailed, SquareError
 
 log = structlog.get_logger(__name__)
-
-READ_OPERATIONS = frozenset(
-    {
-        "ListCustomers",
-        "SearchCustomers",
-        "RetrieveCustomer",
-        "BulkRetrieveCustomers",
-        "ListCustomerGroups",
-        "RetrieveCustomerGroup",
-    }
-)
 
 
 @dataclass(frozen=True)
@@ -362,7 +351,7 @@ class _Run:
         )
         allowed = self.settings.allow_mass_removal or self.options.allow_mass_removal
         for group in planned:
-            plan = plans.get(group.square_group_id)
+            plan = plans.get(group.square_group_id or "")
             if plan is None:
                 continue
             outcome = self.report.groups[group.name]
@@ -452,7 +441,12 @@ class _Run:
         )
 
     async def _clear_working_sets(self) -> None:
-        for name in ("clear_run_desired", "clear_run_snapshot", "clear_plan"):
+        for name in (
+            "clear_run_desired",
+            "clear_run_snapshot",
+            "clear_plan",
+            "clear_run_protected",
+        ):
             await self.lock_conn.execute(QUERIES[name], self.report.run_id)
 
 

@@ -34,7 +34,10 @@ class Cli:
 
     async def start(self, *args: str) -> asyncio.subprocess.Process:
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "groupsync", *args,
+            sys.executable,
+            "-m",
+            "groupsync",
+            *args,
             env=self.env,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -44,7 +47,8 @@ class Cli:
 @pytest.fixture
 def cli(database_url: str, emulator: EmulatorServer) -> Cli:
     env = {
-        key: value for key, value in os.environ.items()
+        key: value
+        for key, value in os.environ.items()
         if not key.startswith(("GROUPSYNC_", "SQUARE_"))
     }
     env.update(

@@ -144,7 +144,9 @@ async def test_export_lists_members_as_csv(
     assert result.exit_code == 0
     assert lines[0].startswith("square_customer_id,")
     assert sorted(line.split(",")[4] for line in lines[1:]) == [
-        "p0@example.com", "p1@example.com", "p2@example.com"
+        "p0@example.com",
+        "p1@example.com",
+        "p2@example.com",
     ]
 
 

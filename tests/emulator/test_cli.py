@@ -17,7 +17,7 @@ UNITS = {
     "--port": "port",
     "--latency-ms": "milliseconds",
     "--jitter-ms": "milliseconds",
-    "--rate-limit": "per second",
+    "--rate-limit-per-s": "per second",
     "--rate-burst": "requests",
     "--retry-after-s": "seconds",
     "--error-rate": "0 to 1",

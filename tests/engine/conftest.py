@@ -59,26 +59,44 @@ class Desired:
     settings: RunSettings
 
     async def manage(
-        self, name: str, *, mode: str = "mirror", source: str | None = None,
+        self,
+        name: str,
+        *,
+        mode: str = "mirror",
+        source: str | None = None,
         account: str = "default",
     ) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
                 "INSERT INTO groupsync.managed_groups (account, name, mode, source) "
                 "VALUES ($1, $2, $3, $4)",
-                account, name, mode, source,
+                account,
+                name,
+                mode,
+                source,
             )
 
-    async def add(self, group_name: str, people: Iterable[dict[str, Any]],
-                  *, account: str = "default") -> None:
-        columns = ("square_customer_id", "email_address", "phone_number", "reference_id",
-                   "given_name", "family_name", "company_name")
+    async def add(
+        self, group_name: str, people: Iterable[dict[str, Any]], *, account: str = "default"
+    ) -> None:
+        columns = (
+            "square_customer_id",
+            "email_address",
+            "phone_number",
+            "reference_id",
+            "given_name",
+            "family_name",
+            "company_name",
+        )
         async with self.pool.acquire() as conn:
             await conn.executemany(
                 "INSERT INTO groupsync.desired_memberships (account, group_name, "
-                + ", ".join(columns) + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                [(account, group_name, *(person.get(column) for column in columns))
-                 for person in people],
+                + ", ".join(columns)
+                + ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                [
+                    (account, group_name, *(person.get(column) for column in columns))
+                    for person in people
+                ],
             )
 
     async def clear(self, group_name: str) -> None:
@@ -89,7 +107,9 @@ class Desired:
 
     async def sync(self, **options: Any) -> RunReport:
         return await reconcile(
-            pool=self.pool, client=self.client, settings=self.settings,
+            pool=self.pool,
+            client=self.client,
+            settings=self.settings,
             options=RunOptions(**options),
         )
 

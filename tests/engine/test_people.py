@@ -9,7 +9,9 @@ from tests.engine.conftest import Desired, customers_in_square, members_in_squar
 
 
 async def seed_customers(emulator: EmulatorServer, customers: list[dict]) -> list[dict]:
-    await emulator.admin.load_state({"sellers": {"default": {"customers": customers, "groups": []}}})
+    await emulator.admin.load_state(
+        {"sellers": {"default": {"customers": customers, "groups": []}}}
+    )
     return (await emulator.admin.dump())["sellers"]["default"]["customers"]
 
 
@@ -62,7 +64,9 @@ async def test_email_matches_case_insensitively(desired: Desired, emulator: Emul
     assert await members_in_square(emulator, await desired.group_id("VIP")) == {customer["id"]}
 
 
-async def test_local_phone_matches_e164_customer(desired: Desired, emulator: EmulatorServer) -> None:
+async def test_local_phone_matches_e164_customer(
+    desired: Desired, emulator: EmulatorServer
+) -> None:
     [customer] = await seed_customers(emulator, [{"phone_number": "+12062223333"}])
     await desired.manage("VIP")
     await desired.add("VIP", [{"phone_number": "(206) 222-3333"}])

@@ -40,7 +40,9 @@ async def test_second_run_changes_nothing(desired: Desired, emulator: EmulatorSe
     assert len(await customers_in_square(emulator)) == 3
 
 
-async def test_run_removes_people_no_longer_desired(desired: Desired, emulator: EmulatorServer) -> None:
+async def test_run_removes_people_no_longer_desired(
+    desired: Desired, emulator: EmulatorServer
+) -> None:
     await desired.manage("VIP")
     people = [{"email_address": f"p{index}@example.com"} for index in range(20)]
     await desired.add("VIP", people)

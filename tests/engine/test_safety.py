@@ -25,8 +25,9 @@ async def test_failed_read_means_no_removals(desired: Desired, emulator: Emulato
     await desired.sync()
     await desired.clear("VIP")
     await desired.add("VIP", people(19))
-    await emulator.admin.add_fault_rule(kind="status", endpoint="SearchCustomers", status=500,
-                                        times=50)
+    await emulator.admin.add_fault_rule(
+        kind="status", endpoint="SearchCustomers", status=500, times=50
+    )
 
     report = await desired.sync()
 
@@ -219,7 +220,9 @@ async def test_run_left_running_is_marked_interrupted(desired: Desired) -> None:
     assert change_status == "interrupted"
 
 
-async def test_dry_run_changes_nothing_in_square(desired: Desired, emulator: EmulatorServer) -> None:
+async def test_dry_run_changes_nothing_in_square(
+    desired: Desired, emulator: EmulatorServer
+) -> None:
     await desired.manage("VIP")
     await emulator.admin.create_group_by_hand("VIP")
     await desired.add("VIP", people(3))
@@ -289,3 +292,22 @@ async def test_bad_token_stops_the_run_at_once(
     assert "SQUARE_ACCESS_TOKEN" in report.errors[0]
     stats = (await emulator.admin.stats())["requests"]
     assert sum(sum(by_status.values()) for by_status in stats.values()) == 1
+
+
+async def test_rejected_row_does_not_remove_its_customer(
+    desired: Desired, emulator: EmulatorServer
+) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", people(20))
+    await desired.sync()
+    async with desired.pool.acquire() as conn:
+        await conn.execute(
+            "UPDATE groupsync.desired_memberships SET phone_number = '12' "
+            "WHERE email_address = 'p0@example.com'"
+        )
+
+    report = await desired.sync()
+
+    assert report.counts.rejected == 1
+    assert report.counts.removes == 0
+    assert len(await members_in_square(emulator, await desired.group_id("VIP"))) == 20
