@@ -27,7 +27,7 @@ lint: venv
 	$(BIN)/mypy
 
 audit: venv
-	$(BIN)/pip-audit --skip-editable --progress-spinner off
+	$(BIN)/pip-audit --skip-editable --progress-spinner off $(AUDIT_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import asyncpg
 import structlog
 
 from groupsync import __version__
 from groupsync.config import Settings, load_settings
-from groupsync.errors import GroupsyncError, PermanentError, TemporaryError
+from groupsync.errors import GroupsyncError, InputError, PermanentError, TemporaryError
 from groupsync.logs import configure_logging
 
 EXIT_OK = 0
@@ -58,19 +61,55 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument(
         "--allow-mass-removal",
         action="store_true",
-        help="apply removals that the guards would hold (max_removals, max_removal_share)",
+        help=(
+            "apply removals that the guards would hold: more than guards.max_removals, more "
+            "than guards.max_removal_share of a group, or all of a group's members"
+        ),
     )
 
+    plan = commands.add_parser(
+        "plan", help="make a dry run and save its plan to a file for `groupsync apply`"
+    )
+    _add_account(plan)
+    plan.add_argument("--out", type=Path, required=True, metavar="FILE", help="plan file to write")
+    plan.add_argument(
+        "--group", action="append", metavar="NAME", help="plan only this managed group (repeatable)"
+    )
+    plan.add_argument("--json", action="store_true", help="print the run report as JSON")
+    plan.add_argument(
+        "--allow-mass-removal",
+        action="store_true",
+        help="keep removals that the guards would hold in the plan",
+    )
+
+    apply = commands.add_parser(
+        "apply",
+        help="apply a saved plan exactly; change nothing if Square or the desired state moved",
+    )
+    apply.add_argument("file", type=Path, metavar="FILE", help="plan file made by `groupsync plan`")
+    apply.add_argument(
+        "--account", help="the account the plan must be for (default: the plan's account)"
+    )
+    apply.add_argument("--json", action="store_true", help="print the run report as JSON")
+
     run = commands.add_parser("run", help="run the daemon: scheduled runs and triggers")
-    _add_account(run)
+    run.add_argument(
+        "--account",
+        help="serve only this account (default: every account in groupsync.accounts, or "
+        "sync.account of the configuration when that table is empty)",
+    )
 
     trigger = commands.add_parser("trigger", help="ask running daemons for a full resync now")
-    _add_account(trigger)
+    trigger.add_argument(
+        "--account", help="resync only this account (default: every account the daemons serve)"
+    )
 
     status = commands.add_parser("status", help="show recent runs, groups, failures and holds")
     _add_account(status)
     status.add_argument("--json", action="store_true", help="print as JSON")
-    status.add_argument("--runs", type=int, default=10, help="how many recent runs to show")
+    status.add_argument(
+        "--runs", type=int, default=10, help="how many recent runs to show (default: 10)"
+    )
 
     importer = commands.add_parser("import", help="load a CSV of people into a group")
     _add_account(importer)
@@ -109,14 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.command == "emulator":
-        from groupsync.emulator.command import run as run_emulator
-
-        return run_emulator(args)
+        return _run_emulator(args)
 
     try:
         settings = load_settings(
             args.config,
-            require_token=args.command in ("sync", "run", "export"),
+            # The daemon reads the tokens of account rows itself; without rows it needs this one.
+            require_token=args.command in ("sync", "plan", "apply", "export"),
             require_database=True,
         )
     except GroupsyncError as error:
@@ -132,6 +170,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_RUN_NOT_CLEAN
     except GroupsyncError as error:
         return _report_error(error)
+    except asyncpg.UndefinedTableError as error:
+        print(
+            f"groupsync: {error}; the database lacks groupsync's schema: "
+            "run `groupsync migrate` first",
+            file=sys.stderr,
+        )
+        return EXIT_INVALID
+
+
+def _run_emulator(args: argparse.Namespace) -> int:
+    from groupsync.emulator.command import run as run_emulator
+
+    try:
+        return run_emulator(args)
+    except GroupsyncError as error:
+        print(f"groupsync emulator: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as error:
+        print(
+            f"groupsync emulator: cannot listen on {args.host}:{args.port}: {error.strerror}; "
+            "choose another --port, or --port 0 for a free one",
+            file=sys.stderr,
+        )
+        return EXIT_UNAVAILABLE
 
 
 def _report_error(error: GroupsyncError) -> int:
@@ -171,39 +233,117 @@ async def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def _sync(settings: Settings, args: argparse.Namespace) -> int:
     from groupsync.engine.run import RunOptions, reconcile
+    from groupsync.progress_bar import ProgressBar
     from groupsync.report_view import print_run_report
     from groupsync.runtime import database_pool, run_settings, square_client
 
+    bar = ProgressBar(sys.stderr) if sys.stderr.isatty() and not args.json else None
     options = RunOptions(
         account=_account(settings, args),
         trigger="manual",
         dry_run=args.dry_run,
         only_groups=frozenset(args.group) if args.group else None,
         allow_mass_removal=args.allow_mass_removal,
+        progress_listener=bar,
     )
-    async with database_pool(settings) as pool, square_client(settings) as client:
-        report = await reconcile(
-            pool=pool,
-            client=client,
-            settings=run_settings(settings),
-            options=options,
-        )
+    try:
+        async with database_pool(settings) as pool, square_client(settings) as client:
+            report = await reconcile(
+                pool=pool,
+                client=client,
+                settings=run_settings(settings),
+                options=options,
+            )
+    finally:
+        if bar is not None:
+            bar.close()
     print_run_report(report, as_json=args.json)
+    if report.square_unreachable:
+        return EXIT_UNAVAILABLE
     return EXIT_OK if report.status == "succeeded" else EXIT_RUN_NOT_CLEAN
+
+
+async def _plan(settings: Settings, args: argparse.Namespace) -> int:
+    from groupsync.engine.run import RunOptions
+    from groupsync.report_view import print_run_report
+
+    options = RunOptions(
+        account=_account(settings, args),
+        trigger="manual",
+        dry_run=True,
+        only_groups=frozenset(args.group) if args.group else None,
+        allow_mass_removal=args.allow_mass_removal,
+        save_plan=args.out,
+    )
+    report = await _reconcile_once(settings, options)
+    print_run_report(report, as_json=args.json)
+    if report.status == "failed":
+        print(f"groupsync: the plan was not saved to {args.out}", file=sys.stderr)
+        return EXIT_RUN_NOT_CLEAN
+    print(
+        f"saved the plan to {args.out}; apply it with `groupsync apply {args.out}`", file=sys.stderr
+    )
+    return EXIT_OK
+
+
+async def _apply(settings: Settings, args: argparse.Namespace) -> int:
+    from groupsync.engine.run import RunOptions
+    from groupsync.errors import InputError
+    from groupsync.planfile import read_plan
+    from groupsync.report_view import print_run_report
+
+    plan = read_plan(args.file)
+    if args.account is not None and args.account != plan.account:
+        raise InputError(
+            f"plan file {args.file} is for account {plan.account!r}, not {args.account!r}"
+        )
+    options = RunOptions(
+        account=plan.account,
+        trigger="manual",
+        only_groups=frozenset(plan.only_groups) if plan.only_groups is not None else None,
+        allow_mass_removal=plan.allow_mass_removal,
+        expected_plan=plan,
+    )
+    report = await _reconcile_once(settings, options)
+    print_run_report(report, as_json=args.json)
+    rejections = [error for error in report.errors if error.startswith("plan rejected: ")]
+    if rejections:
+        print(
+            f"groupsync: the plan in {args.file} was not applied, because it moved since it "
+            "was made; make a new plan with `groupsync plan`",
+            file=sys.stderr,
+        )
+    return EXIT_OK if report.status == "succeeded" else EXIT_RUN_NOT_CLEAN
+
+
+async def _reconcile_once(settings: Settings, options: Any) -> Any:
+    from groupsync.engine.run import reconcile
+    from groupsync.runtime import database_pool, run_settings, square_client
+
+    async with database_pool(settings) as pool, square_client(settings) as client:
+        return await reconcile(
+            pool=pool, client=client, settings=run_settings(settings), options=options
+        )
 
 
 async def _run(settings: Settings, args: argparse.Namespace) -> int:
     from groupsync.daemon import Daemon
 
-    return await Daemon(settings, account=_account(settings, args)).serve()
+    return await Daemon(settings, account=args.account).serve()
 
 
 async def _trigger(settings: Settings, args: argparse.Namespace) -> int:
     from groupsync.daemon import send_trigger
 
-    account = _account(settings, args)
-    await send_trigger(settings, account=account)
-    print(f"asked for a full resync of account {account!r}")
+    await send_trigger(settings, account=args.account)
+    if args.account is None:
+        print("asked for a full resync of every account")
+    else:
+        print(f"asked for a full resync of account {args.account!r}")
+    print(
+        f"running `groupsync run` daemons listening on {settings.sync.trigger_channel!r} start "
+        "it within seconds; the request is lost when none is running"
+    )
     return EXIT_OK
 
 
@@ -241,32 +381,46 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     from groupsync.runtime import database_pool, square_client
 
     async with database_pool(settings, max_size=2) as pool, square_client(settings) as client:
-        if args.out is None:
+        with _export_output(args.out) as output:
             count = await export_group(
                 pool,
                 client,
                 account=_account(settings, args),
                 group_name=args.group,
-                output=sys.stdout,
+                output=output,
                 format=args.format,
             )
-        else:
-            with args.out.open("w", encoding="utf-8", newline="") as output:
-                count = await export_group(
-                    pool,
-                    client,
-                    account=_account(settings, args),
-                    group_name=args.group,
-                    output=output,
-                    format=args.format,
-                )
     print(f"exported {count} members of {args.group!r}", file=sys.stderr)
     return EXIT_OK
+
+
+@contextmanager
+def _export_output(path: Path | None) -> Iterator[IO[str]]:
+    """Yield stdout, or a temporary file next to ``path`` that replaces it only on success."""
+    if path is None:
+        yield sys.stdout
+        return
+
+    partial = path.with_name(path.name + ".partial")
+    try:
+        output = partial.open("w", encoding="utf-8", newline="")
+    except OSError as error:
+        raise InputError(
+            f"cannot write {path}: {error.strerror}; check that its folder exists and is writable"
+        ) from error
+    try:
+        with output:
+            yield output
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], Any]] = {
     "migrate": _migrate,
     "sync": _sync,
+    "plan": _plan,
+    "apply": _apply,
     "run": _run,
     "trigger": _trigger,
     "status": _status,

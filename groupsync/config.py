@@ -40,6 +40,8 @@ LOG_FORMATS = ("auto", "json", "console")
 CONFIG_ENV = "GROUPSYNC_CONFIG"
 TOKEN_ENV = "SQUARE_ACCESS_TOKEN"
 TOKEN_FILE_ENV = "SQUARE_ACCESS_TOKEN_FILE"
+WEBHOOK_KEY_ENV = "SQUARE_WEBHOOK_SIGNATURE_KEY"
+WEBHOOK_KEY_FILE_ENV = "SQUARE_WEBHOOK_SIGNATURE_KEY_FILE"
 ENV_PREFIX = "GROUPSYNC_"
 
 # Environment variables that set a key under a name other than GROUPSYNC_<SECTION>_<KEY>.
@@ -49,6 +51,7 @@ ENV_ALIASES = {
     "SQUARE_BASE_URL": ("square", "base_url"),
     "SQUARE_VERSION": ("square", "square_version"),
     TOKEN_FILE_ENV: ("square", "access_token_file"),
+    WEBHOOK_KEY_FILE_ENV: ("webhooks", "signature_key_file"),
 }
 
 
@@ -102,6 +105,16 @@ def _channel(value: str) -> str | None:
     if re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
         return None
     return "a lower-case PostgreSQL identifier of at most 63 characters (a-z, 0-9, _)"
+
+
+def _webhook_url(value: str | None) -> str | None:
+    if value is None or re.fullmatch(r"https?://[^/\s]+(/\S*)?", value):
+        return None
+    return "the http:// or https:// URL of the webhook subscription"
+
+
+def _url_path(value: str) -> str | None:
+    return None if re.fullmatch(r"/[A-Za-z0-9._~/-]*", value) else "a URL path such as /webhooks"
 
 
 def _region(value: str) -> str | None:
@@ -163,6 +176,12 @@ class SyncSettings:
     max_pages_per_group: int = _setting(10_000, _positive)
     read_concurrency: int = _setting(4, _positive)
     default_phone_region: str = _setting("US", _region, str.upper)
+    read_strategy: str = _setting("auto", _one_of("auto", "listing", "per_group"), str.lower)
+    lease_s: float = _setting(30.0, _positive)
+    lease_heartbeat_s: float = _setting(10.0, _positive)
+    change_debounce_s: float = _setting(0.5, _non_negative)
+    change_debounce_max_s: float = _setting(5.0, _non_negative)
+    max_concurrent_runs: int = _setting(4, _positive)
 
 
 @dataclass(frozen=True)
@@ -182,6 +201,26 @@ class LoggingSettings:
 class HttpSettings:
     host: str = _setting("127.0.0.1", _non_empty)
     port: int | None = _setting(None, _port)
+    max_failed_age_s: float = _setting(3600.0, _positive)
+
+
+@dataclass(frozen=True, repr=False)
+class WebhookSettings:
+    # The URL Square posts to, exactly as entered in the webhook subscription: Square signs
+    # this URL followed by the body. The endpoint is off unless it is set.
+    notification_url: str | None = _setting(None, _webhook_url)
+    path: str = _setting("/webhooks/square", _url_path)
+    # Set from SQUARE_WEBHOOK_SIGNATURE_KEY or read from signature_key_file, never from the
+    # file's text.
+    signature_key: str | None = None
+    signature_key_file: Path | None = None
+
+    def __repr__(self) -> str:
+        key = None if self.signature_key is None else "[REDACTED]"
+        return (
+            f"WebhookSettings(notification_url={self.notification_url!r}, path={self.path!r}, "
+            f"signature_key={key!r}, signature_key_file={self.signature_key_file!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -193,13 +232,16 @@ class Settings:
     guards: GuardSettings = field(default_factory=GuardSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     http: HttpSettings = field(default_factory=HttpSettings)
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
 
 
 SECTIONS: dict[str, type] = {
     item.name: typing.get_type_hints(Settings)[item.name] for item in dataclasses.fields(Settings)
 }
 # Keys that neither the file nor GROUPSYNC_<SECTION>_<KEY> may set.
-SECRET_KEYS = {("square", "access_token")}
+SECRET_KEYS = {("square", "access_token"), ("webhooks", "signature_key")}
+# Keys naming a file whose path is relative to the config file that sets them.
+FILE_KEYS = {("square", "access_token_file"), ("webhooks", "signature_key_file")}
 
 
 @dataclass
@@ -230,7 +272,8 @@ def load_settings(
     _merge_env(values, env)
 
     token = _load_token(values, env)
-    settings = _build(values, token)
+    webhook_key = _load_webhook_key(values, env)
+    settings = _build(values, token, webhook_key)
     _check_cross_fields(settings, values)
     _check_required(settings, require_token=require_token, require_database=require_database)
     return settings
@@ -238,7 +281,7 @@ def load_settings(
 
 def _config_path(path: Path | None, env: Mapping[str, str]) -> tuple[Path, str] | None:
     if path is not None:
-        return path, "the config file argument"
+        return path, "--config"
     if CONFIG_ENV in env:
         return Path(env[CONFIG_ENV]), f"environment variable {CONFIG_ENV}"
     return None
@@ -259,6 +302,12 @@ def _merge_file(values: dict[str, dict[str, _Value]], config_path: tuple[Path, s
             raise ConfigError(f"{section} in {origin} must be a table ([{section}]), not {table!r}")
 
         for key, raw in table.items():
+            if (section, key) == ("webhooks", "signature_key"):
+                raise ConfigError(
+                    f"{section}.{key} is not allowed in {origin}: secrets do not belong in "
+                    f"config files. Set {WEBHOOK_KEY_ENV}, or name a file that contains the key "
+                    f"with {WEBHOOK_KEY_FILE_ENV} or webhooks.signature_key_file"
+                )
             if (section, key) in SECRET_KEYS:
                 raise ConfigError(
                     f"{section}.{key} is not allowed in {origin}: tokens do not belong in "
@@ -267,7 +316,7 @@ def _merge_file(values: dict[str, dict[str, _Value]], config_path: tuple[Path, s
                 )
             kind = _key_type(section, key, origin)
             value = _from_toml(raw, kind, key=f"{section}.{key}", origin=origin)
-            if section == "square" and key == "access_token_file":
+            if (section, key) in FILE_KEYS:
                 # A relative path means relative to the config file, not to the working directory.
                 value = path.parent / value
             values[section][key] = _Value(value, origin)
@@ -330,6 +379,11 @@ def _env_target(name: str) -> tuple[str, str] | None:
     section, _, key = name[len(ENV_PREFIX) :].lower().partition("_")
     if section not in SECTIONS or not key:
         return None
+    if (section, key) == ("webhooks", "signature_key"):
+        raise ConfigError(
+            f"{name} is not read: set the webhook signature key with {WEBHOOK_KEY_ENV} or "
+            f"{WEBHOOK_KEY_FILE_ENV}"
+        )
     if (section, key) in SECRET_KEYS:
         raise ConfigError(
             f"{name} is not read: set the Square access token with {TOKEN_ENV} or {TOKEN_FILE_ENV}"
@@ -441,6 +495,32 @@ def _load_token(values: dict[str, dict[str, _Value]], env: Mapping[str, str]) ->
     return _check_token(text.strip(), f"file {path} (named by {token_file.origin})")
 
 
+def _load_webhook_key(values: dict[str, dict[str, _Value]], env: Mapping[str, str]) -> str | None:
+    key_file = values["webhooks"].get("signature_key_file")
+    if WEBHOOK_KEY_ENV in env:
+        if key_file is not None and key_file.origin.startswith("environment"):
+            raise ConfigError(
+                f"environment variable {WEBHOOK_KEY_ENV} and {key_file.origin} are both set: "
+                "set only one of them"
+            )
+        return env[WEBHOOK_KEY_ENV].strip()
+    if key_file is None:
+        return None
+
+    path: Path = key_file.value
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as error:
+        problem = error.strerror if isinstance(error, OSError) else "it is not valid UTF-8"
+        raise ConfigError(
+            f"cannot read the webhook signature key from {path} "
+            f"(named by {key_file.origin}): {problem}"
+        ) from error
+    if not key:
+        raise ConfigError(f"the webhook signature key file {path} is empty")
+    return key
+
+
 def _check_token(token: str, source: str) -> str:
     # The token goes into an HTTP header, so a stray line break would break the request.
     if not token or any(char.isspace() or not char.isprintable() for char in token):
@@ -451,7 +531,9 @@ def _check_token(token: str, source: str) -> str:
     return token
 
 
-def _build(values: dict[str, dict[str, _Value]], token: str | None) -> Settings:
+def _build(
+    values: dict[str, dict[str, _Value]], token: str | None, webhook_key: str | None
+) -> Settings:
     sections = {}
     for section, cls in SECTIONS.items():
         kwargs = {}
@@ -462,6 +544,8 @@ def _build(values: dict[str, dict[str, _Value]], token: str | None) -> Settings:
             kwargs[item.name] = _checked(section, item, setting)
         if section == "square":
             kwargs["access_token"] = token
+        if section == "webhooks":
+            kwargs["signature_key"] = webhook_key
         sections[section] = cls(**kwargs)
     return Settings(**sections)
 
@@ -495,6 +579,19 @@ def _check_cross_fields(settings: Settings, values: dict[str, dict[str, _Value]]
         raise ConfigError(
             f"invalid limits.retry_wait_max_s = {limits.retry_wait_max_s!r} (from {origin}): "
             f"expected at least limits.retry_wait_initial_s = {limits.retry_wait_initial_s!r}"
+        )
+    sync = settings.sync
+    if sync.lease_heartbeat_s >= sync.lease_s:
+        raise ConfigError(
+            f"invalid sync.lease_heartbeat_s = {sync.lease_heartbeat_s!r}: expected less than "
+            f"sync.lease_s = {sync.lease_s!r}, so that a replica renews its leases before they "
+            "expire (a third of lease_s is typical)"
+        )
+    webhooks = settings.webhooks
+    if (webhooks.notification_url is None) != (webhooks.signature_key is None):
+        raise ConfigError(
+            "the webhook endpoint needs both webhooks.notification_url and the signature key "
+            f"({WEBHOOK_KEY_ENV} or webhooks.signature_key_file): set both, or neither"
         )
 
 

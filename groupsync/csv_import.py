@@ -77,6 +77,8 @@ class ImportReport:
     # Line numbers of rows whose person key an earlier line of the file already had.
     duplicates: list[int] = field(default_factory=list)
     delimiter: str = ","
+    # False when the group is not in managed_groups: runs reject its rows until it is added.
+    group_managed: bool = True
 
 
 class NothingToImport(InputError):
@@ -119,6 +121,7 @@ async def import_csv(
 
     async with _connection(pool_or_conn) as conn:
         if not await conn.fetchval(GROUP_IS_MANAGED, account, group_name):
+            parsed.report.group_managed = False
             log.warning("import_group_not_managed", account=account, group_name=group_name)
         await _store(conn, parsed.records, account=account, group_name=group_name, replace=replace)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import IO
 
 from groupsync.csv_import import ImportReport
-from groupsync.engine.report import RunReport
+from groupsync.engine.report import GroupOutcome, RunReport
 from groupsync.status import Status
 
 
@@ -25,8 +25,13 @@ def print_run_report(report: RunReport, *, as_json: bool, out: IO[str] | None = 
         f"{title} {report.run_id} of account {report.account!r}: {report.status} "
         f"in {report.duration_s:.1f} s\n"
     )
+    if not report.groups:
+        out.write(
+            f"no managed groups for account {report.account!r}: add rows to "
+            "groupsync.managed_groups\n"
+        )
     rows = [
-        ["group", "mode", "members", "adds", "removes", "failed", "state"],
+        ["group", "mode", "members before", "adds", "removes", "failed", "state"],
         *(
             [
                 group.name,
@@ -35,7 +40,7 @@ def print_run_report(report: RunReport, *, as_json: bool, out: IO[str] | None = 
                 str(group.planned_adds if report.dry_run else group.adds),
                 str(group.planned_removes if report.dry_run else group.removes),
                 str(group.failed),
-                _group_state(group.held, group.error, group.read_complete),
+                _group_state(group),
             ]
             for group in report.groups.values()
         ),
@@ -49,28 +54,43 @@ def print_run_report(report: RunReport, *, as_json: bool, out: IO[str] | None = 
     )
     if report.dry_run:
         _print_plan(report, out)
+    for group in report.groups.values():
+        if group.held:
+            out.write(
+                f"held: {group.name}: {group.hold_reason}. Check the desired state; to allow "
+                f"it, run `groupsync sync --allow-mass-removal --group {group.name!r}`\n"
+            )
     for error in report.errors:
         out.write(f"error: {error}\n")
 
 
 def _print_plan(report: RunReport, out: IO[str]) -> None:
+    new_groups = [group.name for group in report.groups.values() if group.would_create_group]
+    if new_groups:
+        out.write(f"groups to create: {', '.join(new_groups)}\n")
     if report.planned_creates:
-        out.write(f"would create {report.planned_creates} customers (not in the plan below)\n")
+        out.write(
+            f"customers to create: {report.planned_creates}; their adds are counted in the "
+            "table but cannot be listed below before the customers exist\n"
+        )
     if not report.plan:
-        out.write("plan: nothing to change\n")
+        out.write("plan: no change to existing customers\n")
         return
-    out.write(f"plan ({len(report.plan)} changes shown):\n")
+    out.write(f"plan (+ add, - remove; the first {len(report.plan)} changes):\n")
     for change in report.plan:
         sign = "+" if change.kind == "add" else "-"
-        out.write(f"  {sign} {change.group_name}: {change.square_customer_id}\n")
+        who = change.person_key or "no link"
+        out.write(f"  {sign} {change.group_name}: {change.square_customer_id} ({who})\n")
 
 
-def _group_state(held: bool, error: str | None, read_complete: bool) -> str:
-    if error:
+def _group_state(group: GroupOutcome) -> str:
+    if group.error:
         return "error"
-    if held:
+    if group.held:
         return "held"
-    if not read_complete:
+    if group.would_create_group:
+        return "new group"
+    if not group.read_complete:
         return "not read"
     return "ok"
 
@@ -81,7 +101,9 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
         out.write(json.dumps(status.to_dict(), default=str, indent=2) + "\n")
         return
 
-    out.write(f"Account {status.account!r}\n\nRecent runs\n")
+    out.write(f"Account {status.account!r}\n\n")
+    _print_at_a_glance(status, out)
+    out.write("\nRecent runs\n")
     run_rows = [
         [
             "run",
@@ -116,6 +138,9 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
             ]
         )
     out.write(_table(run_rows) if status.runs else "  no runs yet\n")
+    for run in status.runs[:1]:
+        if run["error"]:
+            out.write(f"  error of run {run['id']}: {run['error']}\n")
 
     out.write("\nManaged groups\n")
     group_rows = [["group", "mode", "square_group_id", "desired_rows", "failed_last_run", "hold"]]
@@ -137,13 +162,45 @@ def print_status(status: Status, *, as_json: bool, out: IO[str] | None = None) -
         )
     out.write(_table(group_rows) if status.groups else "  no managed groups\n")
 
+    if status.failed_changes:
+        shown = len(status.failed_changes)
+        out.write(
+            f"\nFailed changes of the last run ({shown} of {status.failed_changes_last_run})\n"
+        )
+        for change in status.failed_changes:
+            target = change["square_customer_id"] or change["person_key"] or "-"
+            out.write(
+                f"  {change['kind']} {change['group_name'] or '-'}: {target} after "
+                f"{change['attempts']} attempts: {change['error']}\n"
+            )
+
     if status.rejections:
         out.write("\nRejected rows of the last run\n")
         for rejection in status.rejections:
+            # The identity shows which person it is; a view's row number alone does not.
             out.write(
                 f"  {rejection['group_name']} ({rejection['source']} row "
-                f"{rejection['row_ref'] or '-'}): {rejection['reason']}: {rejection['detail']}\n"
+                f"{rejection['row_ref'] or '-'}, {rejection['identity']}): "
+                f"{rejection['reason']}: {rejection['detail']}\n"
             )
+
+
+def _print_at_a_glance(status: Status, out: IO[str]) -> None:
+    runs = ", ".join(f"{name} {count}" for name, count in sorted(status.runs_last_24h.items()))
+    held = ", ".join(
+        f"{group['name']} ({group['held_removes']} of {group['held_members']} members)"
+        for group in status.held_groups
+    )
+    rows = [
+        [
+            "last succeeded run",
+            "never" if status.last_success_at is None else _time(status.last_success_at),
+        ],
+        ["runs in the last 24 h", runs or "none"],
+        ["held groups", held or "none"],
+        ["failed changes of the last run", str(status.failed_changes_last_run)],
+    ]
+    out.write("At a glance\n" + _table(rows))
 
 
 def print_import_report(
@@ -158,6 +215,11 @@ def print_import_report(
     ]
     for line, note in sorted(notes):
         out.write(f"  line {line}: {note}\n")
+    if not report.group_managed:
+        out.write(
+            f"warning: {group_name!r} is not in groupsync.managed_groups, so runs reject these "
+            "rows until you add the group there\n"
+        )
 
 
 def _time(value: datetime | None) -> str:

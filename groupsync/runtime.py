@@ -8,12 +8,11 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
+from groupsync.accounts import configured_account
 from groupsync.config import Settings
 from groupsync.db.pool import create_pool
 from groupsync.engine.run import RunSettings
 from groupsync.square.client import SquareClient
-from groupsync.square.limiter import RateLimiter
-from groupsync.square.retry import RetryPolicy
 
 
 def run_settings(settings: Settings, *, allow_mass_removal: bool = False) -> RunSettings:
@@ -25,6 +24,7 @@ def run_settings(settings: Settings, *, allow_mass_removal: bool = False) -> Run
         resolve_concurrency=settings.limits.max_in_flight,
         apply_concurrency=settings.limits.max_in_flight,
         default_phone_region=settings.sync.default_phone_region,
+        read_strategy=settings.sync.read_strategy,
         max_removal_share=settings.guards.max_removal_share,
         max_removals=settings.guards.max_removals,
         allow_mass_removal=settings.guards.allow_mass_removal or allow_mass_removal,
@@ -33,22 +33,8 @@ def run_settings(settings: Settings, *, allow_mass_removal: bool = False) -> Run
 
 def square_client(settings: Settings) -> SquareClient:
     """Return a client for the configured Square base URL, paced by the configured limits."""
-    limits = settings.limits
-    return SquareClient(
-        base_url=settings.square.base_url,
-        token=settings.square.access_token or "",
-        square_version=settings.square.square_version,
-        request_timeout_s=settings.square.request_timeout_s,
-        retry_policy=RetryPolicy(
-            attempts=limits.retry_attempts,
-            wait_initial_s=limits.retry_wait_initial_s,
-            wait_max_s=limits.retry_wait_max_s,
-        ),
-        limiter=RateLimiter(
-            rate_per_s=limits.rate_limit_per_s,
-            max_in_flight=limits.max_in_flight,
-        ),
-    )
+    account = configured_account(settings)
+    return account.client(settings, token=settings.square.access_token or "")
 
 
 @asynccontextmanager

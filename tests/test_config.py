@@ -46,6 +46,7 @@ def test_defaults_values() -> None:
     assert settings.guards.max_removal_share == 0.10
     assert settings.logging.format == "auto"
     assert settings.http.port is None
+    assert settings.http.max_failed_age_s == 3600.0
 
 
 def test_example_file_matches_defaults() -> None:
@@ -101,6 +102,7 @@ def test_env_overrides_file(tmp_path: Path) -> None:
         ("GROUPSYNC_SYNC_DEFAULT_PHONE_REGION", "gb", "sync", "default_phone_region", "GB"),
         ("GROUPSYNC_HTTP_HOST", "0.0.0.0", "http", "host", "0.0.0.0"),
         ("GROUPSYNC_HTTP_PORT", "9100", "http", "port", 9100),
+        ("GROUPSYNC_HTTP_MAX_FAILED_AGE_S", "600", "http", "max_failed_age_s", 600.0),
         ("GROUPSYNC_LOG_LEVEL", "DEBUG", "logging", "level", "debug"),
         ("GROUPSYNC_LOG_FORMAT", "json", "logging", "format", "json"),
         ("GROUPSYNC_LOGGING_LEVEL", "warning", "logging", "level", "warning"),
@@ -372,6 +374,7 @@ def test_env_wrong_type(name: str, text: str) -> None:
         ("GROUPSYNC_LOG_LEVEL", "verbose", "logging.level", "debug, info, warning"),
         ("GROUPSYNC_LOG_FORMAT", "xml", "logging.format", "auto, json, console"),
         ("GROUPSYNC_HTTP_PORT", "70000", "http.port", "1 to 65535"),
+        ("GROUPSYNC_HTTP_MAX_FAILED_AGE_S", "0", "http.max_failed_age_s", "greater than 0"),
         ("GROUPSYNC_SYNC_ACCOUNT", " ", "sync.account", "non-empty"),
         ("GROUPSYNC_SYNC_TRIGGER_CHANNEL", "sync-now", "sync.trigger_channel", "identifier"),
         ("GROUPSYNC_SYNC_DEFAULT_PHONE_REGION", "XX", "sync.default_phone_region", "region"),
@@ -410,3 +413,56 @@ def test_retry_wait_max_below_initial() -> None:
 
     assert "limits.retry_wait_max_s" in message
     assert "limits.retry_wait_initial_s" in message
+
+
+def test_webhook_key_from_env() -> None:
+    settings = load_settings(
+        env={
+            "GROUPSYNC_WEBHOOKS_NOTIFICATION_URL": "https://example.com/hook",
+            "SQUARE_WEBHOOK_SIGNATURE_KEY": "s3cret-value",
+        },
+        require_token=False,
+        require_database=False,
+    )
+
+    assert settings.webhooks.signature_key == "s3cret-value"
+    assert "s3cret-value" not in repr(settings)
+
+
+def test_webhook_key_file_relative_to_config(tmp_path: Path) -> None:
+    (tmp_path / "hook.key").write_text("key\n")
+    config = tmp_path / "groupsync.toml"
+    config.write_text(
+        '[webhooks]\nnotification_url = "https://example.com/hook"\n'
+        'signature_key_file = "hook.key"\n'
+    )
+
+    settings = load_settings(config, env={}, require_token=False, require_database=False)
+
+    assert settings.webhooks.signature_key == "key"
+
+
+def test_webhook_key_in_config_file_rejected(tmp_path: Path) -> None:
+    config = tmp_path / "groupsync.toml"
+    config.write_text('[webhooks]\nsignature_key = "key"\n')
+
+    with pytest.raises(ConfigError, match="SQUARE_WEBHOOK_SIGNATURE_KEY"):
+        load_settings(config, env={}, require_token=False, require_database=False)
+
+
+def test_webhook_url_without_key_rejected() -> None:
+    with pytest.raises(ConfigError, match="set both, or neither"):
+        load_settings(
+            env={"GROUPSYNC_WEBHOOKS_NOTIFICATION_URL": "https://example.com/hook"},
+            require_token=False,
+            require_database=False,
+        )
+
+
+def test_heartbeat_not_below_lease_rejected() -> None:
+    with pytest.raises(ConfigError, match=r"sync\.lease_heartbeat_s"):
+        load_settings(
+            env={"GROUPSYNC_SYNC_LEASE_S": "10", "GROUPSYNC_SYNC_LEASE_HEARTBEAT_S": "10"},
+            require_token=False,
+            require_database=False,
+        )

@@ -70,7 +70,9 @@ async def test_valid_file_imported(conn: asyncpg.Connection, tmp_path: Path) -> 
 
     report = await run_import(conn, path)
 
-    assert report == ImportReport(imported=2, rejected=[], duplicates=[], delimiter=",")
+    assert report == ImportReport(
+        imported=2, rejected=[], duplicates=[], delimiter=",", group_managed=False
+    )
     assert await group_rows(conn) == [
         {
             "square_customer_id": None,
@@ -410,8 +412,9 @@ async def test_unmanaged_group_warns(conn: asyncpg.Connection, tmp_path: Path) -
     path = write_csv(tmp_path, "email_address\nada@example.com\n")
 
     with capture_logs() as logs:
-        await run_import(conn, path)
+        report = await run_import(conn, path)
 
+    assert report.group_managed is False
     warnings = [entry for entry in logs if entry["event"] == "import_group_not_managed"]
     assert warnings == [
         {

@@ -194,11 +194,23 @@ DELETE FROM groupsync.run_plan
 WHERE run_id = $1 AND square_group_id = $2 AND kind = 'remove';
 
 -- name: planned_changes
-SELECT kind, group_name, square_group_id, square_customer_id
-FROM groupsync.run_plan
-WHERE run_id = $1
-ORDER BY group_name, kind, square_customer_id
+SELECT p.kind, p.group_name, p.square_group_id, p.square_customer_id,
+       (SELECT min(l.person_key) FROM groupsync.links l
+        WHERE l.account = $3 AND l.square_customer_id = p.square_customer_id) AS person_key
+FROM groupsync.run_plan p
+WHERE p.run_id = $1
+ORDER BY p.group_name, p.kind, p.square_customer_id
 LIMIT $2;
+
+-- name: dry_run_pending_adds
+-- Per group of a dry run: desired people, and those without a link (to be created first).
+SELECT d.group_name,
+       count(DISTINCT d.person_key) AS people,
+       count(DISTINCT d.person_key) FILTER (WHERE l.person_key IS NULL) AS unlinked_people
+FROM groupsync.run_desired d
+LEFT JOIN groupsync.links l ON l.account = $2 AND l.person_key = d.person_key
+WHERE d.run_id = $1
+GROUP BY d.group_name;
 
 -- name: journal_plan
 -- Write the planned changes of one kind to the journal before any of them is sent.
@@ -289,3 +301,260 @@ FROM groupsync.rejections
 WHERE run_id = $1
 ORDER BY id
 LIMIT $2;
+
+-- name: failing_since
+-- $1 accounts. For each account whose latest finished run failed: when the first failed run
+-- since its last succeeded or held run finished. Dry and interrupted runs do not count.
+SELECT r.account, min(r.finished_at) AS failing_since
+FROM groupsync.sync_runs r
+WHERE r.account = ANY($1::text[])
+  AND NOT r.dry_run
+  AND r.status = 'failed'
+  AND r.id > coalesce((SELECT max(o.id) FROM groupsync.sync_runs o
+                       WHERE o.account = r.account AND NOT o.dry_run
+                         AND o.status IN ('succeeded', 'held')), 0)
+GROUP BY r.account;
+
+-- name: last_success
+SELECT max(finished_at) AS finished_at
+FROM groupsync.sync_runs
+WHERE account = $1 AND NOT dry_run AND status = 'succeeded';
+
+-- name: runs_by_status_since
+-- Runs of the account per status that started in the last $2 seconds, dry runs excluded.
+SELECT status, count(*) AS runs
+FROM groupsync.sync_runs
+WHERE account = $1 AND NOT dry_run AND started_at > now() - make_interval(secs => $2)
+GROUP BY status
+ORDER BY status;
+
+-- name: last_run_failed_changes
+-- The failed changes of the account's latest finished run that was not a dry run.
+SELECT id, kind, group_name, square_group_id, square_customer_id, person_key, attempts, error
+FROM groupsync.changes
+WHERE run_id = (SELECT max(id) FROM groupsync.sync_runs
+                WHERE account = $1 AND NOT dry_run AND status <> 'running')
+  AND status = 'failed'
+ORDER BY id
+LIMIT $2;
+
+-- name: count_last_run_failed_changes
+SELECT count(*)
+FROM groupsync.changes
+WHERE run_id = (SELECT max(id) FROM groupsync.sync_runs
+                WHERE account = $1 AND NOT dry_run AND status <> 'running')
+  AND status = 'failed';
+
+-- name: plan_desired_rows
+-- The desired state of a run, for plan fingerprints: each staged person and the customer
+-- they resolved to, per group, in a stable order.
+SELECT DISTINCT d.group_name, d.person_key, l.square_customer_id
+FROM groupsync.run_desired d
+LEFT JOIN groupsync.links l ON l.account = $2 AND l.person_key = d.person_key
+WHERE d.run_id = $1
+ORDER BY d.group_name, d.person_key, l.square_customer_id;
+
+-- name: plan_snapshot_rows
+SELECT DISTINCT square_group_id, square_customer_id
+FROM groupsync.run_snapshot
+WHERE run_id = $1
+ORDER BY square_group_id, square_customer_id;
+
+-- name: plan_changes
+-- Every planned change of a run, in the order plan files list them.
+SELECT kind, group_name, square_group_id, square_customer_id
+FROM groupsync.run_plan
+WHERE run_id = $1
+ORDER BY group_name, kind, square_customer_id;
+
+-- name: accounts
+SELECT name, token_env, token_file, base_url, square_version, rate_limit_per_s, max_in_flight,
+       full_sync_interval_s, merchant_id, enabled
+FROM groupsync.accounts
+ORDER BY name;
+
+-- name: account_by_merchant
+SELECT name FROM groupsync.accounts WHERE merchant_id = $1;
+
+-- name: renew_replica
+-- $1 replica id, $2 hostname, $3 pid, $4 lease in seconds.
+INSERT INTO groupsync.replicas (id, hostname, pid, expires_at)
+VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+ON CONFLICT (id) DO UPDATE SET heartbeat_at = now(), expires_at = EXCLUDED.expires_at;
+
+-- name: live_replicas
+SELECT count(*) FROM groupsync.replicas WHERE expires_at > now();
+
+-- name: delete_replica
+DELETE FROM groupsync.replicas WHERE id = $1;
+
+-- name: forget_dead_replicas
+DELETE FROM groupsync.replicas WHERE expires_at < now() - interval '1 day';
+
+-- name: ensure_leases
+INSERT INTO groupsync.account_leases (account)
+SELECT unnest($1::text[])
+ON CONFLICT (account) DO NOTHING;
+
+-- name: take_leases
+-- $1 replica id, $2 accounts to serve, $3 lease in seconds, $4 maximum leases to take.
+-- SKIP LOCKED lets replicas that take leases at the same moment each get different accounts.
+UPDATE groupsync.account_leases
+SET owner = $1, acquired_at = now(), heartbeat_at = now(),
+    expires_at = now() + make_interval(secs => $3)
+WHERE account IN (
+    SELECT account
+    FROM groupsync.account_leases
+    WHERE account = ANY($2::text[]) AND (owner IS NULL OR expires_at < now())
+    ORDER BY random()
+    LIMIT $4
+    FOR UPDATE SKIP LOCKED
+)
+RETURNING account;
+
+-- name: renew_leases
+-- Returns the accounts whose lease the replica still owns; any other lease was taken over.
+UPDATE groupsync.account_leases
+SET heartbeat_at = now(), expires_at = now() + make_interval(secs => $3)
+WHERE owner = $1 AND account = ANY($2::text[])
+RETURNING account;
+
+-- name: release_leases
+UPDATE groupsync.account_leases
+SET owner = NULL, expires_at = '-infinity'
+WHERE owner = $1 AND account = ANY($2::text[]);
+
+-- name: managed_group_names
+SELECT name FROM groupsync.managed_groups WHERE account = $1 AND name = ANY($2::text[]);
+
+-- name: insert_webhook_event
+-- Returns a row only for an event id not seen before.
+INSERT INTO groupsync.webhook_events (event_id, account, type)
+VALUES ($1, $2, $3)
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id;
+
+-- name: customer_groups
+-- $1 account, $2 customer id, $3 ids of the Square groups the customer is in. The managed
+-- groups in which the customer is desired (by id, or by a linked email or reference id),
+-- into which groupsync added it, or which it is in.
+SELECT DISTINCT m.name
+FROM groupsync.managed_groups m
+WHERE m.account = $1
+  AND (m.square_group_id = ANY($3::text[])
+       OR m.name IN (SELECT d.group_name
+                     FROM groupsync.desired_memberships d
+                     WHERE d.account = $1 AND d.square_customer_id = $2)
+       OR m.name IN (SELECT d.group_name
+                     FROM groupsync.links l
+                     JOIN groupsync.desired_memberships d
+                       ON d.account = l.account
+                      AND (l.person_key = 'email:' || lower(btrim(d.email_address))
+                           OR l.person_key = 'ref:' || lower(btrim(d.reference_id)))
+                     WHERE l.account = $1 AND l.square_customer_id = $2)
+       OR m.name IN (SELECT c.group_name
+                     FROM groupsync.changes c
+                     WHERE c.account = $1 AND c.square_customer_id = $2 AND c.kind = 'add'
+                       AND c.status = 'applied'))
+ORDER BY m.name;
+
+-- name: notify
+SELECT pg_notify($1, $2);
+
+-- name: unlinked_people_cost
+-- What resolving the run's unlinked people would cost with searches: the exact searches of
+-- people without a customer id (up to one per identity field) and the people whose given
+-- id needs BulkRetrieveCustomers.
+SELECT count(*) AS people,
+       coalesce(sum(CASE WHEN square_customer_id IS NULL
+                         THEN (email_address IS NOT NULL)::int + (phone_number IS NOT NULL)::int
+                              + (reference_id IS NOT NULL)::int
+                         ELSE 0 END), 0)::bigint AS searches,
+       count(square_customer_id) AS given_ids
+FROM (
+    SELECT DISTINCT ON (d.person_key) d.square_customer_id, d.email_address, d.phone_number,
+           d.reference_id
+    FROM groupsync.run_desired d
+    LEFT JOIN groupsync.links l ON l.account = $2 AND l.person_key = d.person_key
+    WHERE d.run_id = $1 AND l.person_key IS NULL
+    ORDER BY d.person_key
+) AS unlinked;
+
+-- name: link_people_from_listing
+-- Link the run's unlinked people to customers seen by the ListCustomers walk, with the
+-- resolver's rules: a given id must exist; otherwise email, then phone, then reference id,
+-- the first that matches anyone decides; among several matches the customer created first
+-- wins, ties broken by id. Returns the number linked and up to $3 ambiguous matches.
+WITH people AS (
+    SELECT DISTINCT ON (d.person_key) d.person_key, d.square_customer_id, d.email_address,
+           d.phone_number, lower(d.reference_id) AS reference_id
+    FROM groupsync.run_desired d
+    LEFT JOIN groupsync.links l ON l.account = $2 AND l.person_key = d.person_key
+    WHERE d.run_id = $1 AND l.person_key IS NULL
+    ORDER BY d.person_key
+),
+seen AS (
+    SELECT * FROM groupsync.run_customers WHERE run_id = $1
+),
+candidates AS (
+    SELECT p.person_key, 0 AS rank, 'given_id' AS linked_by, c.square_customer_id, c.created_at
+    FROM people p JOIN seen c ON c.square_customer_id = p.square_customer_id
+    UNION ALL
+    SELECT p.person_key, 1, 'email', c.square_customer_id, c.created_at
+    FROM people p JOIN seen c ON c.email_address = p.email_address
+    WHERE p.square_customer_id IS NULL
+    UNION ALL
+    SELECT p.person_key, 2, 'phone', c.square_customer_id, c.created_at
+    FROM people p JOIN seen c ON c.phone_number = p.phone_number
+    WHERE p.square_customer_id IS NULL
+    UNION ALL
+    SELECT p.person_key, 3, 'reference_id', c.square_customer_id, c.created_at
+    FROM people p JOIN seen c ON c.reference_id = p.reference_id
+    WHERE p.square_customer_id IS NULL
+),
+decisive AS (
+    SELECT c.*, count(*) OVER (PARTITION BY c.person_key) AS matches,
+           array_agg(c.square_customer_id) OVER (PARTITION BY c.person_key) AS customer_ids
+    FROM candidates c
+    JOIN (SELECT person_key, min(rank) AS rank FROM candidates GROUP BY person_key) b
+      USING (person_key, rank)
+),
+chosen AS (
+    SELECT DISTINCT ON (person_key) person_key, linked_by, square_customer_id, matches,
+           customer_ids
+    FROM decisive
+    ORDER BY person_key, created_at, square_customer_id
+),
+linked AS (
+    INSERT INTO groupsync.links (account, person_key, square_customer_id, linked_by)
+    SELECT $2, person_key, square_customer_id, linked_by FROM chosen
+    ON CONFLICT (account, person_key)
+    DO UPDATE SET square_customer_id = EXCLUDED.square_customer_id,
+                  linked_by = EXCLUDED.linked_by,
+                  linked_at = now()
+    RETURNING person_key
+)
+SELECT (SELECT count(*) FROM linked) AS linked,
+       (SELECT count(*) FROM chosen WHERE matches > 1) AS ambiguous,
+       coalesce((SELECT jsonb_agg(jsonb_build_object(
+                    'person_key', person_key, 'matched_by', linked_by,
+                    'customer_id', square_customer_id, 'customer_ids', customer_ids))
+                 FROM (SELECT * FROM chosen WHERE matches > 1 ORDER BY person_key LIMIT $3) a),
+                '[]'::jsonb)::text AS ambiguous_sample;
+
+-- name: journal_customer_creations
+-- Journal a batch of customer creations as pending before the bulk request is sent.
+INSERT INTO groupsync.changes (run_id, account, kind, person_key, idempotency_key)
+SELECT $1, $2, 'create_customer', person_key, idempotency_key
+FROM unnest($3::text[], $4::text[]) AS batch(person_key, idempotency_key)
+RETURNING id, idempotency_key;
+
+-- name: clear_run_customers
+DELETE FROM groupsync.run_customers WHERE run_id = $1;
+
+-- name: desired_people_per_group
+-- The run's desired people per group, which estimates each group's members in Square.
+SELECT group_name, count(DISTINCT person_key) AS people
+FROM groupsync.run_desired
+WHERE run_id = $1
+GROUP BY group_name;

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from groupsync.emulator.errors import SquareApiError, bad_request, json_response
 from groupsync.emulator.generator import GenerationRequest, generate
+from groupsync.emulator.middleware import OPERATIONS_KEY
 from groupsync.emulator.request_body import read_json_object
 from groupsync.emulator.settings import ALL_SCOPES, DEFAULT_SELLER, TokenGrant
 from groupsync.emulator.state import STATE_KEY, EmulatorState
@@ -118,7 +119,8 @@ async def add_fault_rules(request: web.Request) -> dict[str, Any]:
     state = _state(request)
     body = await read_json_object(request)
     raw_rules = body.get("rules", [body])
-    rules = [parse_fault_rule(raw) for raw in raw_rules]
+    operations = frozenset(request.app[OPERATIONS_KEY].values())
+    rules = [parse_fault_rule(raw, operations=operations) for raw in raw_rules]
     state.traffic.rules.extend(rules)
     return {"rules": [rule.to_dict() for rule in state.traffic.rules]}
 

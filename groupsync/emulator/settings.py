@@ -68,6 +68,9 @@ class EmulatorSettings:
     rate_burst: int = 10
     retry_after_s: float | None = 1.0
     error_rate: float = 0.0
+    # Share of requests that get 429 RATE_LIMITED (with ``retry_after_s``), apart from the
+    # token bucket: a storm of 429s that does not depend on the client's pace.
+    rate_limited_rate: float = 0.0
     html_error_rate: float = 0.0
     drop_rate: float = 0.0
     hang_rate: float = 0.0
@@ -98,7 +101,13 @@ class EmulatorSettings:
 TRAFFIC_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(EmulatorSettings) if f.name not in ("tokens", "seed")
 )
-RATE_FIELDS = ("error_rate", "html_error_rate", "drop_rate", "hang_rate")
+RATE_FIELDS = (
+    "error_rate",
+    "rate_limited_rate",
+    "html_error_rate",
+    "drop_rate",
+    "hang_rate",
+)
 OPTIONAL_NUMBER_FIELDS = ("rate_limit_per_s", "retry_after_s")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,14 +44,27 @@ class FaultRule:
         }
 
 
-def parse_fault_rule(data: dict[str, Any]) -> FaultRule:
-    """Build a rule from its admin API JSON; raise ValueError naming the bad field."""
+def parse_fault_rule(data: dict[str, Any], *, operations: AbstractSet[str]) -> FaultRule:
+    """Build a rule from its admin API JSON; raise ValueError naming the bad field.
+
+    ``operations`` are the operation names an ``endpoint`` may name.
+    """
     unknown = set(data) - FAULT_RULE_FIELDS
     if unknown:
-        raise ValueError(f"unknown fault rule fields {sorted(unknown)}")
+        raise ValueError(
+            f"unknown fault rule fields {sorted(unknown)}; use {sorted(FAULT_RULE_FIELDS)}"
+        )
     kind = data.get("kind")
+    if kind is None:
+        raise ValueError(f"missing fault kind; set kind to one of {list(FAULT_KINDS)}")
     if kind not in FAULT_KINDS:
         raise ValueError(f"invalid fault kind {kind!r}; use one of {list(FAULT_KINDS)}")
+    endpoint = data.get("endpoint")
+    if endpoint is not None and endpoint not in operations:
+        raise ValueError(
+            f"unknown endpoint {endpoint!r}; use a Square operation name such as "
+            f"AddGroupToCustomer, or leave it out to match any request: {sorted(operations)}"
+        )
     status = data.get("status", 502 if kind == "html" else 500)
     if not isinstance(status, int) or not 400 <= status <= 599:
         raise ValueError(f"invalid fault status {status!r}: expected an HTTP error status 400-599")
@@ -147,7 +161,11 @@ class TrafficShaper:
     def _random_fault(self) -> Fault | None:
         settings = self.settings
         total = (
-            settings.error_rate + settings.html_error_rate + settings.drop_rate + settings.hang_rate
+            settings.error_rate
+            + settings.rate_limited_rate
+            + settings.html_error_rate
+            + settings.drop_rate
+            + settings.hang_rate
         )
         if total <= 0 or not self._in_burst():
             return None
@@ -156,6 +174,9 @@ class TrafficShaper:
         if draw < settings.error_rate:
             return Fault(kind="status", status=self._rng.choice((500, 503)))
         draw -= settings.error_rate
+        if draw < settings.rate_limited_rate:
+            return Fault(kind="status", status=429, retry_after_s=settings.retry_after_s)
+        draw -= settings.rate_limited_rate
         if draw < settings.html_error_rate:
             return Fault(kind="html", status=502)
         draw -= settings.html_error_rate

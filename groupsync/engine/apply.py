@@ -9,7 +9,6 @@ unsent changes stay pending and the next run recomputes them.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +18,7 @@ import structlog
 
 from groupsync.db.queries import QUERIES
 from groupsync.engine.journal import Journal, Outcome, truncate_error
+from groupsync.engine.progress import Progress, ProgressListener
 from groupsync.engine.report import GroupOutcome, RunCounts
 from groupsync.square.attempts import last_attempts
 from groupsync.square.client import SquareClient
@@ -28,7 +28,6 @@ log = structlog.get_logger(__name__)
 
 PAGE_CHANGES = 1_000
 FLUSH_OUTCOMES = 200
-PROGRESS_INTERVAL_S = 5.0
 
 
 @dataclass(frozen=True)
@@ -44,14 +43,16 @@ class MembershipChange:
 
 @dataclass
 class ApplySummary:
-    """What applying the plan did."""
+    """Counts from applying the plan."""
 
     total: int = 0
     applied: int = 0
     failed: int = 0
     stopped: bool = False
-    # Customers that Square no longer knows; their links were deleted for re-resolution.
+    # Customers that Square answers 404 for; their links were deleted for re-resolution.
     vanished_customers: set[str] = field(default_factory=set)
+    # The vanished customer each of those links named, by person key.
+    stale_links: dict[str, str] = field(default_factory=dict)
 
 
 class Applier:
@@ -68,6 +69,7 @@ class Applier:
         counts: RunCounts,
         groups: Mapping[str, GroupOutcome],
         stop: asyncio.Event | None = None,
+        progress_listener: ProgressListener | None = None,
     ) -> None:
         self._pool = pool
         self._client = client
@@ -78,28 +80,34 @@ class Applier:
         self._groups = groups
         self._stop = stop or asyncio.Event()
         self._outcomes: list[Outcome] = []
+        self._progress_listener = progress_listener
+        self._progress: Progress | None = None
         self.summary = ApplySummary()
 
-    async def apply(self, *, total: int) -> ApplySummary:
+    async def apply(self, *, total: int, phase: str = "apply") -> ApplySummary:
         """Send every pending membership change of the run; ``total`` is for progress lines."""
         self.summary.total = total
+        self._progress = Progress(
+            phase=phase, total=total, listener=self._progress_listener
+        )
         queue: asyncio.Queue[MembershipChange | None] = asyncio.Queue(maxsize=2 * PAGE_CHANGES)
-        started = time.monotonic()
 
         producer = asyncio.create_task(self._produce(queue))
         workers = [asyncio.create_task(self._work(queue)) for _ in range(self._concurrency)]
-        progress = asyncio.create_task(self._report_progress(started))
         try:
             await asyncio.gather(producer, *workers)
         finally:
-            for task in (producer, *workers, progress):
+            for task in (producer, *workers):
                 task.cancel()
             await self._flush()
         return self.summary
 
     async def _produce(self, queue: asyncio.Queue[MembershipChange | None]) -> None:
         after_id = 0
-        while not self._stop.is_set():
+        while True:
+            if self._stop.is_set():
+                self.summary.stopped = True
+                break
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(
                     QUERIES["pending_membership_changes_page"],
@@ -125,6 +133,8 @@ class Applier:
                 continue
             outcome = await self._send(change)
             self._outcomes.append(outcome)
+            if self._progress is not None:
+                self._progress.advance()
             if len(self._outcomes) >= FLUSH_OUTCOMES:
                 await self._flush()
 
@@ -208,6 +218,7 @@ class Applier:
             people = await conn.fetch(
                 QUERIES["delete_links_to_customer"], self._account, customer_id
             )
+        self.summary.stale_links.update((row["person_key"], customer_id) for row in people)
         log.warning(
             "link_invalidated",
             customer_id=customer_id,
@@ -247,22 +258,6 @@ class Applier:
     async def _flush(self) -> None:
         outcomes, self._outcomes = self._outcomes, []
         await self._journal.record_outcomes(outcomes)
-
-    async def _report_progress(self, started: float) -> None:
-        while True:
-            await asyncio.sleep(PROGRESS_INTERVAL_S)
-            done = self.summary.applied + self.summary.failed
-            elapsed_s = time.monotonic() - started
-            rate_per_s = done / elapsed_s if elapsed_s > 0 else 0.0
-            remaining = max(self.summary.total - done, 0)
-            log.info(
-                "sync_progress",
-                phase="apply",
-                done=done,
-                total=self.summary.total,
-                rate_per_s=round(rate_per_s, 1),
-                eta_s=round(remaining / rate_per_s, 1) if rate_per_s else None,
-            )
 
 
 def _change_from_row(row: Mapping[str, Any]) -> MembershipChange:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping, Set as AbstractSet
+from collections.abc import AsyncIterator, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,12 +55,12 @@ class ManagedGroup:
 
 
 class SourceError(Exception):
-    """A group's ``source`` relation is unusable; the message says why and what to do."""
+    """A group's ``source`` relation is unusable; the message gives the cause and the fix."""
 
 
 @dataclass
 class DesiredSummary:
-    """What reading the desired state found."""
+    """Counts from reading the desired state, and errors per group."""
 
     rows: int = 0
     staged: int = 0

@@ -70,13 +70,16 @@ class Planner:
     async def changes(self, *, limit: int) -> list[PlannedChange]:
         """Return up to ``limit`` planned changes, for a dry run's report."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(QUERIES["planned_changes"], self._run_id, limit)
+            rows = await conn.fetch(
+                QUERIES["planned_changes"], self._run_id, limit, self._account
+            )
         return [
             PlannedChange(
                 kind=row["kind"],
                 group_name=row["group_name"],
                 square_group_id=row["square_group_id"],
                 square_customer_id=row["square_customer_id"],
+                person_key=row["person_key"],
             )
             for row in rows
         ]

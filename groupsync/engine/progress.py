@@ -1,7 +1,7 @@
 """Progress of a long step of a run: ``sync_progress`` log lines and an optional listener.
 
-A step reports how many of its items are done; every ``interval_s`` a ``sync_progress``
-line says done, total, rate and ETA. A listener (the CLI's progress bar on a terminal) is
+A step reports how many of its items are done. Every ``interval_s`` a ``sync_progress``
+line logs done, total, rate and ETA. A listener (the CLI's progress bar on a terminal) is
 told of every advance.
 """
 

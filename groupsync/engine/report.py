@@ -25,7 +25,7 @@ class RunCounts:
 
 @dataclass
 class GroupOutcome:
-    """One managed group's part of a run."""
+    """One managed group's outcome in a run."""
 
     name: str
     mode: str
@@ -38,6 +38,10 @@ class GroupOutcome:
     failed: int = 0
     read_complete: bool = False
     held: bool = False
+    # Why the guards held the group's removals; planned_removes still counts them.
+    hold_reason: str | None = None
+    # A dry run found no Square group for it: a real run would create the group.
+    would_create_group: bool = False
     error: str | None = None
 
 
@@ -49,6 +53,8 @@ class PlannedChange:
     group_name: str
     square_group_id: str
     square_customer_id: str
+    # The person the customer is linked to, such as "email:ada@example.com", when known.
+    person_key: str | None = None
 
 
 @dataclass
@@ -64,6 +70,8 @@ class RunReport:
     counts: RunCounts = field(default_factory=RunCounts)
     groups: dict[str, GroupOutcome] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    # True when the run stopped because Square could not be reached at all.
+    square_unreachable: bool = False
     # Customers a dry run would create; a real run counts them in counts.creates.
     planned_creates: int = 0
     plan: list[PlannedChange] = field(default_factory=list)

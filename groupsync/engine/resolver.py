@@ -6,7 +6,11 @@ id; the first search that finds anyone decides. When several customers match, th
 created first wins (ties broken by id), because the oldest profile is the one most likely
 to carry the person's history, and the choice is logged. When nobody matches, the customer
 is created with an idempotency key derived from the person, so a retried or repeated
-creation after a crash returns the same customer instead of a duplicate.
+creation after a crash returns the same customer instead of a duplicate. Creations of a
+page of people go out together, 100 per BulkCreateCustomers request.
+
+When a complete ListCustomers walk has already linked everyone it could match, the
+resolver is told not to search: the people left have no customer to find.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import asyncpg
 import structlog
 
 from groupsync.db.queries import QUERIES
+from groupsync.engine.creation import Creation, CustomerCreator
 from groupsync.engine.journal import Journal
 from groupsync.errors import TemporaryError
 from groupsync.identity import Person
@@ -40,11 +45,17 @@ SEARCH_ORDER = (
 )
 
 
-def customer_idempotency_key(account: str, person: Person) -> str:
-    """Return the CreateCustomer key for ``person``: the same person and fields, the same key."""
-    material = json.dumps(
-        [account, person.key, person.creation_fields()], sort_keys=True, ensure_ascii=False
-    )
+def customer_idempotency_key(account: str, person: Person, *, replaces: str | None = None) -> str:
+    """Return the CreateCustomer key for ``person``: the same person and fields, the same key.
+
+    ``replaces`` is the id of a customer of this person that Square no longer has. It is
+    part of the key, because Square replays a key's first response, which would hand back
+    the deleted customer instead of creating a new one.
+    """
+    parts: list[Any] = [account, person.key, person.creation_fields()]
+    if replaces is not None:
+        parts.append(replaces)
+    material = json.dumps(parts, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(material.encode()).hexdigest()[:45]
 
 
@@ -82,9 +93,16 @@ class Resolver:
         account: str,
         concurrency: int,
         create_missing: bool = True,
+        stale_links: Mapping[str, str] | None = None,
+        search: bool = True,
     ) -> None:
         self._pool = pool
         self._create_missing = create_missing
+        self._search = search
+        self._creator = CustomerCreator(pool, client, journal, concurrency=concurrency)
+        self._to_create: list[Creation] = []
+        # Person key -> the customer their link named until Square answered 404 for it.
+        self._stale_links = stale_links or {}
         self._client = client
         self._journal = journal
         self._run_id = run_id
@@ -125,6 +143,24 @@ class Resolver:
         finally:
             for worker in workers:
                 worker.cancel()
+        await self._create_pending()
+
+    async def _create_pending(self) -> None:
+        creations, self._to_create = self._to_create, []
+        if not creations:
+            return
+        results = await self._creator.create(creations)
+        for creation in creations:
+            person = creation.person
+            result = results[person.key]
+            if isinstance(result, TemporaryError):
+                await self._fail(person, result)
+            elif isinstance(result, SquareError):
+                await self._reject(person, reason="square_rejected", detail=str(result))
+            else:
+                self.summary.created += 1
+                log.info("customer_created", person_key=person.key, customer_id=result["id"])
+                await self._link(person, result["id"], linked_by="created")
 
     async def _work(self, queue: asyncio.Queue[Person]) -> None:
         while not queue.empty():
@@ -166,7 +202,7 @@ class Resolver:
     async def _resolve_by_search(self, person: Person) -> None:
         for field_name, linked_by in SEARCH_ORDER:
             value = getattr(person, field_name)
-            if value is None:
+            if value is None or not self._search:
                 continue
             matches = await self._client.search_customers_exact(**{field_name: value})
             if not matches:
@@ -189,17 +225,10 @@ class Resolver:
             log.info("customer_would_be_created", person_key=person.key)
             return
 
-        key = customer_idempotency_key(self._account, person)
-        customer = await self._journal.create_customer(
-            person_key=person.key,
-            idempotency_key=key,
-            send=lambda: self._client.create_customer(
-                person.creation_fields(), idempotency_key=key
-            ),
+        key = customer_idempotency_key(
+            self._account, person, replaces=self._stale_links.get(person.key)
         )
-        self.summary.created += 1
-        log.info("customer_created", person_key=person.key, customer_id=customer["id"])
-        await self._link(person, customer["id"], linked_by="created")
+        self._to_create.append(Creation(person, key))
 
     async def _link(self, person: Person, customer_id: str, *, linked_by: str) -> None:
         async with self._pool.acquire() as conn:

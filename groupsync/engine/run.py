@@ -9,11 +9,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import structlog
 
+from groupsync import planfile
 from groupsync.db.queries import QUERIES
 from groupsync.engine import runs
 from groupsync.engine.apply import Applier, ApplySummary
@@ -23,12 +25,19 @@ from groupsync.engine.guard import GuardLimits, hold_reason
 from groupsync.engine.journal import Journal
 from groupsync.engine.lock import AccountLock
 from groupsync.engine.plan import GroupPlan, Planner
+from groupsync.engine.progress import ProgressListener
 from groupsync.engine.report import GroupOutcome, RunReport
 from groupsync.engine.resolver import Resolver
-from groupsync.engine.snapshot import SnapshotReader
+from groupsync.engine.strategy import SnapshotSource
 from groupsync.errors import InputError
 from groupsync.square.client import SquareClient
-from groupsync.square.errors import READ_OPERATIONS, AuthenticationFailed, SquareError
+from groupsync.square.errors import (
+    READ_OPERATIONS,
+    AuthenticationFailed,
+    ConnectionFailed,
+    RequestTimedOut,
+    SquareError,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -47,11 +56,13 @@ class RunSettings:
     max_removals: int = 100
     allow_mass_removal: bool = False
     dry_run_plan_limit: int = 1_000
+    # "auto", "listing" or "per_group"; see groupsync.engine.strategy.
+    read_strategy: str = "auto"
 
 
 @dataclass
 class RunOptions:
-    """What one run is asked to do."""
+    """The options of one run: account, trigger, dry run, group filter, stop event."""
 
     account: str = "default"
     trigger: str = "manual"
@@ -59,6 +70,12 @@ class RunOptions:
     only_groups: frozenset[str] | None = None
     allow_mass_removal: bool = False
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    # A dry run writes its plan here (groupsync plan).
+    save_plan: Path | None = None
+    # A run that sends exactly this plan, or nothing when it moved (groupsync apply).
+    expected_plan: planfile.SavedPlan | None = None
+    # Told of every step of progress; the CLI draws a progress bar with it on a terminal.
+    progress_listener: ProgressListener | None = None
 
 
 async def reconcile(
@@ -160,6 +177,16 @@ class _Run:
         self.started = time.monotonic()
         # Groups that must not lose members this run: incomplete read or desired state.
         self.no_removals: set[str] = set()
+        self.snapshot_source = SnapshotSource(
+            pool,
+            client,
+            run_id=run_id,
+            account=options.account,
+            strategy=settings.read_strategy,
+            read_concurrency=settings.read_concurrency,
+            max_pages=settings.max_pages_per_group,
+            default_region=settings.default_phone_region,
+        )
 
     async def execute(self) -> RunReport:
         log.info(
@@ -172,6 +199,12 @@ class _Run:
             await self._steps()
         except AuthenticationFailed as error:
             self._fail(str(error))
+        except (ConnectionFailed, RequestTimedOut) as error:
+            self.report.square_unreachable = True
+            self._fail(
+                f"Square could not be reached at {self.client.base_url}: {error}. Check "
+                "SQUARE_BASE_URL and the network; the next run tries again"
+            )
         except SquareError as error:
             self._fail(f"the run stopped on a Square error: {error}")
         except BaseException as error:
@@ -183,13 +216,49 @@ class _Run:
 
     async def _steps(self) -> None:
         bound = await self._bind_groups()
+        if self._stopping():
+            return
         staged = await self._stage_desired(bound)
+        if self._stopping():
+            return
+        await self.snapshot_source.prepare(staged)
+        if self._stopping():
+            return
         await self._resolve_people()
+        if self._stopping():
+            return
         read_complete = await self._read_snapshot(staged)
+        if self._stopping():
+            return
         await self._plan_and_apply(staged, read_complete)
 
+    async def _count_adds_after_creations(self) -> None:
+        """Count, per group, the adds a dry run cannot list: people without a customer yet,
+        and everyone desired in a group that does not exist yet."""
+        async with self.pool.acquire() as conn:
+            rows = await conn.fetch(
+                QUERIES["dry_run_pending_adds"], self.report.run_id, self.options.account
+            )
+        for row in rows:
+            outcome = self.report.groups.get(row["group_name"])
+            if outcome is None:
+                continue
+            if outcome.would_create_group:
+                outcome.planned_adds += row["people"]
+            else:
+                outcome.planned_adds += row["unlinked_people"]
+
+    def _stopping(self) -> bool:
+        """Return True, and mark the run interrupted, when a shutdown asked the run to stop."""
+        if not self.options.stop.is_set():
+            return False
+        self.report.status = "interrupted"
+        log.warning("sync_run_stopping", reason="shutdown requested; no further step starts")
+        return True
+
     async def _bind_groups(self) -> list[ManagedGroup]:
-        if self.options.dry_run:
+        # A saved plan names its groups' Square ids, so applying it creates and renames none.
+        if self.options.dry_run or self.options.expected_plan is not None:
             binder_errors = await self._bind_groups_dry()
         else:
             binder = GroupBinder(self.client, self.journal, account=self.options.account)
@@ -221,6 +290,7 @@ class _Run:
                 errors[managed.name] = f"{len(named)} Square groups are named {managed.name!r}"
             else:
                 managed.square_group_id = None
+                self.report.groups[managed.name].would_create_group = True
                 log.info("group_would_be_created", group_name=managed.name)
         return errors
 
@@ -237,7 +307,7 @@ class _Run:
             self._group_error(name, message)
         return [group for group in bound if group.name not in summary.group_errors]
 
-    async def _resolve_people(self) -> None:
+    async def _resolve_people(self, *, stale_links: dict[str, str] | None = None) -> None:
         resolver = Resolver(
             self.pool,
             self.client,
@@ -245,9 +315,13 @@ class _Run:
             run_id=self.report.run_id,
             account=self.options.account,
             concurrency=self.settings.resolve_concurrency,
-            create_missing=not self.options.dry_run,
+            create_missing=not self.options.dry_run and self.options.expected_plan is None,
+            stale_links=stale_links,
+            # A second resolution, after adds found stale links, cannot trust the walk.
+            search=stale_links is not None or self.snapshot_source.searches_needed,
         )
         summary = await resolver.resolve()
+        self.report.counts.creates += summary.created
         self.report.counts.rejected += summary.rejected
         self.report.counts.failed += summary.failed
         self.report.planned_creates += summary.would_create
@@ -259,15 +333,8 @@ class _Run:
             )
 
     async def _read_snapshot(self, staged: list[ManagedGroup]) -> set[str]:
-        reader = SnapshotReader(
-            self.pool,
-            self.client,
-            run_id=self.report.run_id,
-            concurrency=self.settings.read_concurrency,
-            max_pages_per_group=self.settings.max_pages_per_group,
-        )
         readable = [group for group in staged if group.square_group_id]
-        results = await reader.read(readable)
+        results = await self.snapshot_source.read(readable)
         complete = set()
         for name, result in results.items():
             outcome = self.report.groups[name]
@@ -287,8 +354,11 @@ class _Run:
         before any removal is sent, so a merged customer is never removed in place of the
         stale id.
         """
+        if self.options.dry_run:
+            await self._count_adds_after_creations()
         planned = [group for group in staged if group.square_group_id]
-        if not planned:
+        # Plan files go on without groups: saving rejects it, applying names the missing ones.
+        if not planned and self.options.save_plan is None and self.options.expected_plan is None:
             return
         group_ids = [group.square_group_id for group in planned if group.square_group_id]
         removable_ids = [
@@ -311,19 +381,70 @@ class _Run:
         if self.options.dry_run:
             await self._guard(planned, plans, planner)
             self.report.plan = await planner.changes(limit=self.settings.dry_run_plan_limit)
+            if self.options.save_plan is not None:
+                await self._save_plan(planned, self.options.save_plan)
+            return
+        if self.options.expected_plan is not None:
+            await self._apply_expected_plan(planned, plans, planner)
             return
 
         applied = await self._apply("add")
         if applied.vanished_customers and not applied.stopped:
             log.info("links_refreshed", reason="some linked customers no longer exist")
-            await self._resolve_people()
+            await self._resolve_people(stale_links=applied.stale_links)
             plans = await build_plan()
             applied = await self._apply("add")
+            if applied.vanished_customers:
+                self.report.errors.append(
+                    f"{len(applied.vanished_customers)} customers vanished again after their "
+                    "people were resolved anew (search may lag); their adds wait for the next run"
+                )
         if applied.stopped:
             return
 
         await self._guard(planned, plans, planner)
         await self._apply("remove")
+
+    async def _save_plan(self, planned: list[ManagedGroup], path: Path) -> None:
+        reasons = planfile.unsaveable_reasons(self.report, self.groups)
+        if reasons:
+            self.report.errors += [f"the plan was not saved to {path}: {why}" for why in reasons]
+            return
+        plan = await planfile.capture_plan(
+            self.pool,
+            run_id=self.report.run_id,
+            account=self.options.account,
+            groups=planned,
+            only_groups=self.options.only_groups,
+            allow_mass_removal=self.options.allow_mass_removal,
+        )
+        planfile.write_plan(plan, path)
+        log.info("plan_saved", path=str(path), changes=len(plan.changes))
+
+    async def _apply_expected_plan(
+        self, planned: list[ManagedGroup], plans: dict[str, GroupPlan], planner: Planner
+    ) -> None:
+        """Send the saved plan's changes, or none when the plan computed now differs."""
+        assert self.options.expected_plan is not None
+        await self._guard(planned, plans, planner)
+        current = await planfile.current_groups(
+            self.pool, run_id=self.report.run_id, account=self.options.account, groups=planned
+        )
+        differences = planfile.plan_differences(self.options.expected_plan, current)
+        if differences:
+            self.report.errors += [f"plan rejected: {difference}" for difference in differences]
+            log.error("plan_rejected", differences=differences)
+            return
+
+        applied = await self._apply("add")
+        if applied.vanished_customers and not applied.stopped:
+            self.report.errors.append(
+                f"{len(applied.vanished_customers)} customers of the plan no longer exist in "
+                "Square, so its removals were not sent: make a new plan"
+            )
+            return
+        if not applied.stopped:
+            await self._apply("remove")
 
     async def _apply(self, kind: str) -> ApplySummary:
         total = await self.journal.journal_plan(kind=kind)
@@ -336,8 +457,9 @@ class _Run:
             counts=self.report.counts,
             groups=self.report.groups,
             stop=self.options.stop,
+            progress_listener=self.options.progress_listener,
         )
-        summary = await applier.apply(total=total)
+        summary = await applier.apply(total=total, phase=f"apply_{kind}")
         if summary.stopped:
             self.report.status = "interrupted"
         return summary
@@ -355,7 +477,7 @@ class _Run:
             if plan is None:
                 continue
             outcome = self.report.groups[group.name]
-            outcome.planned_adds = plan.adds
+            outcome.planned_adds += plan.adds
             outcome.planned_removes = plan.removes
             reason = hold_reason(members=plan.members, removes=plan.removes, limits=limits)
             if reason is None:
@@ -379,7 +501,7 @@ class _Run:
         await planner.drop_removes(group.square_group_id)
         outcome = self.report.groups[group.name]
         outcome.held = True
-        outcome.planned_removes = 0
+        outcome.hold_reason = reason
         self.report.counts.held_groups += 1
         if not self.options.dry_run:
             async with self.pool.acquire() as conn:
@@ -446,6 +568,7 @@ class _Run:
             "clear_run_snapshot",
             "clear_plan",
             "clear_run_protected",
+            "clear_run_customers",
         ):
             await self.lock_conn.execute(QUERIES[name], self.report.run_id)
 

@@ -72,5 +72,5 @@ async def finish_run(conn: asyncpg.Connection, report: RunReport) -> None:
             counts.rate_limited,
             error,
         )
-        if report.status == "interrupted":
-            await conn.execute(QUERIES["interrupt_pending_changes"], [report.run_id])
+        # Whatever status the run ends with, a change still pending was never sent by it.
+        await conn.execute(QUERIES["interrupt_pending_changes"], [report.run_id])

@@ -243,13 +243,26 @@ class SquareClient:
         return self.iter_search_pages(query, max_pages=max_pages)
 
     def iter_customer_pages(
-        self, *, limit: int = CUSTOMERS_PAGE_LIMIT, max_pages: int = DEFAULT_MAX_PAGES
+        self,
+        *,
+        limit: int = CUSTOMERS_PAGE_LIMIT,
+        max_pages: int = DEFAULT_MAX_PAGES,
+        sort_field: str | None = None,
+        sort_order: str | None = None,
     ) -> AsyncIterator[list[dict[str, Any]]]:
-        """Yield every customer of the seller page by page (ListCustomers)."""
+        """Yield every customer of the seller page by page (ListCustomers).
+
+        ``sort_field`` is ``DEFAULT`` or ``CREATED_AT``, ``sort_order`` ``ASC`` or ``DESC``.
+        """
         operation = "ListCustomers"
+        sorting = {
+            name: value
+            for name, value in (("sort_field", sort_field), ("sort_order", sort_order))
+            if value is not None
+        }
 
         async def fetch_page(cursor: str | None) -> dict[str, Any]:
-            params: dict[str, str | int] = {"limit": limit}
+            params: dict[str, str | int] = {"limit": limit, **sorting}
             if cursor is not None:
                 params["cursor"] = cursor
             return await self._send("GET", "/v2/customers", operation=operation, params=params)
@@ -257,6 +270,20 @@ class SquareClient:
         return iter_pages(
             fetch_page, operation=operation, items_key="customers", max_pages=max_pages
         )
+
+    async def count_customers(self) -> int:
+        """Return how many customers the seller has (ListCustomers with ``count``).
+
+        The request asks for one customer, since only the count is used.
+        """
+        operation = "ListCustomers"
+        body = await self._send(
+            "GET", "/v2/customers", operation=operation, params={"limit": 1, "count": "true"}
+        )
+        count = body.get("count")
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise InvalidResponse("the response has no integer 'count'", operation=operation)
+        return count
 
     async def search_customers_exact(
         self,

@@ -6,6 +6,12 @@ decrease. Every 429 response cuts the rate by ``rate_decrease_factor``, and
 every success adds ``rate_increase_per_s`` back, up to the ceiling. The
 achieved rate then settles just under Square's real limit. A 429 with ``Retry-After`` also
 pauses every new send until that time has passed.
+
+The cut starts from the lowest of the allowed rate, the measured send rate and the
+measured rate of successes. Square admits requests at its limit, so successes measure the
+limit even when the ceiling is far above it, and one cut lands near the real limit instead
+of a long series of cuts from the ceiling. Because each success adds a constant step, the
+rate grows by ``rate_increase_per_s`` times itself per second while it probes upward.
 """
 
 from __future__ import annotations
@@ -17,13 +23,29 @@ from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-# Sends within this window count toward the measured rate, which becomes the
-# starting point for decreases when no rate ceiling is configured.
+# Sends and successes within this window count toward the measured rates, which bound
+# the starting point of a decrease.
 MEASURE_WINDOW_S = 1.0
+
+# The default adaptation: cut by 10% on a 429, at most every half second, and probe upward
+# by 2% per second. Against an emulated limit of 50
+# and 200 requests/s this settles at 95-99% of the limit with under 2% of requests answered
+# 429 (tests/square/test_limiter.py checks it on a fake clock).
+TUNED_DECREASE_FACTOR = 0.9
+TUNED_INCREASE_PER_S = 0.02
+TUNED_DECREASE_INTERVAL_S = 0.5
+
+# A measurement spans at least this long, so the first few responses do not read as a
+# huge rate.
+MIN_MEASURE_SPAN_S = 0.1
 
 # Refilling by elapsed time x rate can land a rounding error short of a whole token.
 # Counting that as a whole token keeps a waiter from sleeping for ever-smaller gaps.
 TOKEN_TOLERANCE = 1e-9
+
+# The shortest wait for a token. At a high rate the exact wait can be smaller than the
+# clock's resolution, and a wait that does not move the clock would repeat for ever.
+MIN_TOKEN_WAIT_S = 1e-6
 
 
 class RateLimiter:
@@ -41,9 +63,9 @@ class RateLimiter:
         max_in_flight: int,
         burst: int = 1,
         min_rate_per_s: float = 1.0,
-        rate_increase_per_s: float = 0.1,
-        rate_decrease_factor: float = 0.7,
-        decrease_interval_s: float = 1.0,
+        rate_increase_per_s: float = TUNED_INCREASE_PER_S,
+        rate_decrease_factor: float = TUNED_DECREASE_FACTOR,
+        decrease_interval_s: float = TUNED_DECREASE_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -66,6 +88,8 @@ class RateLimiter:
         self._paused_until = -math.inf
         self._last_decrease_at = -math.inf
         self._recent_sends: deque[float] = deque()
+        self._recent_successes: deque[float] = deque()
+        self._first_send_at: float | None = None
         self._in_flight = 0
         self._slots = asyncio.Semaphore(max_in_flight)
         self._token_lock = asyncio.Lock()
@@ -113,16 +137,19 @@ class RateLimiter:
         if now - self._last_decrease_at < self._decrease_interval_s:
             return
         self._last_decrease_at = now
-        starting_rate = self._rate_per_s
-        if math.isinf(starting_rate):
-            starting_rate = self._measured_rate_per_s(now)
+        starting_rate = min(self._rate_per_s, self._measured_rate_per_s(now, self._recent_sends))
+        if self._recent_successes:
+            admitted_per_s = self._measured_rate_per_s(now, self._recent_successes)
+            starting_rate = min(starting_rate, admitted_per_s)
         self._rate_per_s = max(self._min_rate_per_s, starting_rate * self._rate_decrease_factor)
 
     def on_success(self) -> None:
         """Record a successful response: raise the rate by one step toward the ceiling."""
+        now = self._clock()
+        _record(self._recent_successes, now)
         if math.isinf(self._rate_per_s):
             return
-        self._refill(self._clock())
+        self._refill(now)
         self._rate_per_s = min(self._ceiling_per_s, self._rate_per_s + self._rate_increase_per_s)
 
     async def _take_token(self) -> None:
@@ -137,11 +164,15 @@ class RateLimiter:
                 self._refill(now)
                 if math.isinf(self._rate_per_s) or self._tokens >= 1.0 - TOKEN_TOLERANCE:
                     break
-                await self._sleep((1.0 - self._tokens) / self._rate_per_s)
+                await self._sleep(
+                    max(MIN_TOKEN_WAIT_S, (1.0 - self._tokens) / self._rate_per_s)
+                )
 
             if not math.isinf(self._rate_per_s):
                 self._tokens = max(0.0, self._tokens - 1.0)
-            self._record_send(now)
+            if self._first_send_at is None:
+                self._first_send_at = now
+            _record(self._recent_sends, now)
 
     def _refill(self, now: float) -> None:
         # No tokens accrue during a pause, so the first send after it starts an empty bucket.
@@ -150,14 +181,20 @@ class RateLimiter:
             self._tokens = min(float(self._burst), self._tokens + (now - start) * self._rate_per_s)
         self._refilled_at = max(self._refilled_at, now)
 
-    def _record_send(self, now: float) -> None:
-        self._recent_sends.append(now)
-        while self._recent_sends and self._recent_sends[0] <= now - MEASURE_WINDOW_S:
-            self._recent_sends.popleft()
+    def _measured_rate_per_s(self, now: float, times: deque[float]) -> float:
+        """Events per second in the window; before a full window, over the time since the
+        first send, so that the first measurement is not diluted by time never used."""
+        if self._first_send_at is None:
+            return math.inf
+        recent = sum(1 for moment in times if moment > now - MEASURE_WINDOW_S)
+        span_s = min(MEASURE_WINDOW_S, max(MIN_MEASURE_SPAN_S, now - self._first_send_at))
+        return max(self._min_rate_per_s, recent / span_s)
 
-    def _measured_rate_per_s(self, now: float) -> float:
-        recent = [sent_at for sent_at in self._recent_sends if sent_at > now - MEASURE_WINDOW_S]
-        return max(self._min_rate_per_s, len(recent) / MEASURE_WINDOW_S)
+
+def _record(times: deque[float], now: float) -> None:
+    times.append(now)
+    while times and times[0] <= now - MEASURE_WINDOW_S:
+        times.popleft()
 
 
 def _check_settings(

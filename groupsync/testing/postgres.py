@@ -119,8 +119,21 @@ class ThrowawayPostgres:
 
     def restart(self) -> None:
         """Restart the server in place, keeping its data (for reconnect tests)."""
+        assert self._root_dir is not None
+        # Without -l the new server would inherit pg_ctl's output pipes, and reading them
+        # to their end would wait for as long as the server runs.
         self._run(
-            [str(self.bin_dir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "restart"]
+            [
+                str(self.bin_dir / "pg_ctl"),
+                "-D",
+                str(self.data_dir),
+                "-l",
+                str(self._root_dir / "server.log"),
+                "-m",
+                "fast",
+                "-w",
+                "restart",
+            ]
         )
 
     def stop(self) -> None:

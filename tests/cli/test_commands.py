@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+from groupsync.db.migrator import default_migrations_dir, load_migrations
 from groupsync.testing.emulator import EmulatorServer
 from tests.cli.conftest import Cli, execute, fetch
 
@@ -27,6 +28,7 @@ async def test_migrate_applies_once(cli: Cli) -> None:
 
     assert first.exit_code == 0
     assert "applied 0001_initial" in first.stdout
+    assert second.exit_code == 0
     assert second.stdout.strip() == "schema is up to date"
 
 
@@ -35,7 +37,8 @@ async def test_concurrent_migrations_apply_once(cli: Cli, database_url: str) -> 
 
     assert [result.exit_code for result in results] == [0, 0, 0]
     rows = await fetch(database_url, "SELECT version FROM groupsync.schema_migrations")
-    assert [row["version"] for row in rows] == [1]
+    versions = sorted(migration.version for migration in load_migrations(default_migrations_dir()))
+    assert sorted(row["version"] for row in rows) == versions
 
 
 async def test_sync_json_reports_counts(cli: Cli, database_url: str) -> None:
@@ -117,7 +120,8 @@ async def test_dry_run_prints_plan(cli: Cli, database_url: str) -> None:
     result = await cli.run("sync", "--dry-run")
 
     assert result.exit_code == 0
-    assert "would create 3 customers" in result.stdout
+    assert "customers to create: 3" in result.stdout
+    assert "VIP" in result.stdout
 
 
 async def test_import_reports_rejected_lines(cli: Cli, database_url: str, tmp_path) -> None:
@@ -209,3 +213,55 @@ async def test_logs_are_json_lines_with_run_id(cli: Cli, database_url: str) -> N
     assert finished[0]["run_id"] == 1
     assert finished[0]["adds"] == 3
     assert "duration_s" in finished[0]
+
+
+async def test_unreachable_square_exits_with_4(cli: Cli, database_url: str) -> None:
+    await prepare(cli, database_url)
+    cli.env["SQUARE_BASE_URL"] = "http://127.0.0.1:1"
+    cli.env["GROUPSYNC_LIMITS_RETRY_ATTEMPTS"] = "2"
+
+    result = await cli.run("sync")
+
+    assert result.exit_code == 4
+    assert "SQUARE_BASE_URL" in result.stdout
+
+
+async def test_held_sync_prints_reason_and_fix(cli: Cli, database_url: str) -> None:
+    await prepare(cli, database_url, people=10)
+    await cli.run("sync")
+    await execute(database_url, "DELETE FROM groupsync.desired_memberships")
+
+    result = await cli.run("sync")
+
+    assert "held: VIP: the plan would remove all 10 members" in result.stdout
+    assert "--allow-mass-removal --group 'VIP'" in result.stdout
+
+
+async def test_export_to_missing_folder_names_it(cli: Cli, database_url: str, tmp_path) -> None:
+    await prepare(cli, database_url)
+    await cli.run("sync")
+    target = tmp_path / "missing" / "members.csv"
+
+    result = await cli.run("export", "--group", "VIP", "--out", str(target))
+
+    assert result.exit_code == 2
+    assert str(target) in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_emulator_on_a_busy_port_names_the_fix(cli: Cli, emulator: EmulatorServer) -> None:
+    port = emulator.base_url.rsplit(":", 1)[1]
+
+    result = await cli.run("emulator", "--port", port)
+
+    assert result.exit_code == 4
+    assert "--port 0" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+async def test_commands_before_migrate_say_to_migrate(cli: Cli) -> None:
+    result = await cli.run("status")
+
+    assert result.exit_code == 2
+    assert "groupsync migrate" in result.stderr
+    assert "Traceback" not in result.stderr

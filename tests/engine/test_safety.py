@@ -232,6 +232,7 @@ async def test_dry_run_changes_nothing_in_square(
     assert report.planned_creates == 3
     assert (await emulator.admin.stats())["requests"].keys() <= {
         "ListCustomerGroups",
+        "ListCustomers",
         "SearchCustomers",
     }
 

@@ -12,7 +12,14 @@ from groupsync.square.limiter import RateLimiter
 
 
 def make_limiter(clock: FakeClock, **settings: object) -> RateLimiter:
-    options: dict[str, object] = {"rate_per_s": 10.0, "max_in_flight": 100}
+    # The cases below use round adaptation settings that are easy to reckon with.
+    options: dict[str, object] = {
+        "rate_per_s": 10.0,
+        "max_in_flight": 100,
+        "rate_decrease_factor": 0.7,
+        "rate_increase_per_s": 0.1,
+        "decrease_interval_s": 1.0,
+    }
     options.update(settings)
     return RateLimiter(clock=clock, sleep=clock.sleep, **options)  # type: ignore[arg-type]
 
@@ -170,11 +177,38 @@ def test_success_stops_at_ceiling(clock: FakeClock) -> None:
 
 async def test_uncapped_limiter_cuts_measured_rate(clock: FakeClock) -> None:
     limiter = make_limiter(clock, rate_per_s=None)
-    await start_times(limiter, clock, 20)
+    for index in range(20):
+        clock.now_s += 0.05 if index else 0.0
+        await start_times(limiter, clock, 1)
 
     limiter.on_rate_limited(None)
 
-    assert limiter.current_rate_per_s == pytest.approx(14.0)
+    # 20 sends over the 0.95 s since the first one, cut by the default factor of 0.7.
+    assert limiter.current_rate_per_s == pytest.approx(20 / 0.95 * 0.7)
+
+
+async def test_high_ceiling_cut_starts_from_admitted_rate(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=10_000.0)
+    for _ in range(100):
+        async with limiter.slot():
+            limiter.on_success()
+        clock.now_s += 0.02
+
+    limiter.on_rate_limited(None)
+
+    assert limiter.current_rate_per_s == pytest.approx(35.0, rel=0.03)
+
+
+async def test_first_cut_measures_time_since_first_send(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=None)
+    for index in range(50):
+        clock.now_s += 0.004 if index else 0.0
+        await start_times(limiter, clock, 1)
+
+    limiter.on_rate_limited(None)
+
+    # 50 sends within 0.196 s, measured over that time rather than a whole window.
+    assert limiter.current_rate_per_s == pytest.approx(50 / 0.196 * 0.7)
 
 
 async def test_rate_settles_under_hidden_limit(clock: FakeClock) -> None:
@@ -197,6 +231,67 @@ async def test_rate_settles_under_hidden_limit(clock: FakeClock) -> None:
     achieved_per_s = len(last_10_s) / 10.0
     assert achieved_per_s <= hidden_limit * 1.1
     assert achieved_per_s >= hidden_limit * 0.7
+
+
+class BucketPeer:
+    """A peer that admits requests from a token bucket, as the emulator and Square do."""
+
+    def __init__(self, clock: FakeClock, *, limit_per_s: float, burst: int = 10) -> None:
+        self.clock = clock
+        self.limit_per_s = limit_per_s
+        self.burst = burst
+        self.tokens = float(burst)
+        self.refilled_at = clock()
+        self.admitted: list[float] = []
+        self.refused = 0
+
+    def admit(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.refilled_at) * self.limit_per_s)
+        self.refilled_at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            self.admitted.append(now)
+            return True
+        self.refused += 1
+        return False
+
+
+async def drive(limiter: RateLimiter, peer: BucketPeer, *, duration_s: float) -> None:
+    end = peer.clock() + duration_s
+    while peer.clock() < end:
+        async with limiter.slot():
+            admitted = peer.admit()
+        if admitted:
+            limiter.on_success()
+        else:
+            limiter.on_rate_limited(None)
+
+
+def tuned_limiter(clock: FakeClock, rate_per_s: float) -> RateLimiter:
+    """A limiter with the default adaptation settings, which groupsync runs with."""
+    return RateLimiter(rate_per_s=rate_per_s, max_in_flight=100, clock=clock, sleep=clock.sleep)
+
+
+@pytest.mark.parametrize("limit_per_s", [50.0, 200.0])
+async def test_tuned_rate_settles_near_unknown_limit(clock: FakeClock, limit_per_s: float) -> None:
+    limiter = tuned_limiter(clock, 100_000.0)
+    peer = BucketPeer(clock, limit_per_s=limit_per_s)
+
+    await drive(limiter, peer, duration_s=120.0)
+
+    last_60_s = [moment for moment in peer.admitted if moment > clock() - 60.0]
+    assert len(last_60_s) / 60.0 >= 0.9 * limit_per_s
+    assert peer.refused <= 0.02 * (len(peer.admitted) + peer.refused)
+
+
+async def test_tuned_rate_at_known_limit_is_never_refused(clock: FakeClock) -> None:
+    limiter = tuned_limiter(clock, 50.0)
+    peer = BucketPeer(clock, limit_per_s=50.0)
+
+    await drive(limiter, peer, duration_s=60.0)
+
+    assert peer.refused == 0
 
 
 @pytest.mark.parametrize(
