@@ -3,9 +3,9 @@
 Each size is a number of memberships over a fifth as many customers in 50 groups. The
 seller starts in sync with the desired rows, and groupsync runs twice. The first run
 changes nothing (it links every person from the ListCustomers walk). The second runs
-after 1% of the desired rows changed, half of them removed and half new memberships. The emulator has 40 ms
-+ up to 10 ms latency and no rate limit. Reports groupsync's peak RSS and CPU (from
-wait4), the Postgres backends' CPU time, and wall time.
+after 1% of the desired rows changed, half of them removed and half new memberships.
+The emulator has 40 ms + up to 10 ms latency and no rate limit. Reports groupsync's
+peak RSS and CPU (from wait4), the Postgres backends' CPU time, and wall time.
 
 Run: .venv/bin/python bench/s2_scale.py [--sizes 100000,300000,1000000]
 """

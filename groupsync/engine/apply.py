@@ -87,9 +87,7 @@ class Applier:
     async def apply(self, *, total: int, phase: str = "apply") -> ApplySummary:
         """Send every pending membership change of the run; ``total`` is for progress lines."""
         self.summary.total = total
-        self._progress = Progress(
-            phase=phase, total=total, listener=self._progress_listener
-        )
+        self._progress = Progress(phase=phase, total=total, listener=self._progress_listener)
         queue: asyncio.Queue[MembershipChange | None] = asyncio.Queue(maxsize=2 * PAGE_CHANGES)
 
         producer = asyncio.create_task(self._produce(queue))

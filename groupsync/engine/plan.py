@@ -70,9 +70,7 @@ class Planner:
     async def changes(self, *, limit: int) -> list[PlannedChange]:
         """Return up to ``limit`` planned changes, for a dry run's report."""
         async with self._pool.acquire() as conn:
-            rows = await conn.fetch(
-                QUERIES["planned_changes"], self._run_id, limit, self._account
-            )
+            rows = await conn.fetch(QUERIES["planned_changes"], self._run_id, limit, self._account)
         return [
             PlannedChange(
                 kind=row["kind"],

@@ -164,9 +164,7 @@ class RateLimiter:
                 self._refill(now)
                 if math.isinf(self._rate_per_s) or self._tokens >= 1.0 - TOKEN_TOLERANCE:
                     break
-                await self._sleep(
-                    max(MIN_TOKEN_WAIT_S, (1.0 - self._tokens) / self._rate_per_s)
-                )
+                await self._sleep(max(MIN_TOKEN_WAIT_S, (1.0 - self._tokens) / self._rate_per_s))
 
             if not math.isinf(self._rate_per_s):
                 self._tokens = max(0.0, self._tokens - 1.0)
