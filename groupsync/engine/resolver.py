@@ -95,8 +95,11 @@ class Resolver:
         create_missing: bool = True,
         stale_links: Mapping[str, str] | None = None,
         search: bool = True,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self._pool = pool
+        # Set on shutdown: no new search or creation starts; requests in flight finish.
+        self._stop = stop or asyncio.Event()
         self._create_missing = create_missing
         self._search = search
         self._creator = CustomerCreator(pool, client, journal, concurrency=concurrency)
@@ -113,7 +116,7 @@ class Resolver:
     async def resolve(self) -> ResolveSummary:
         """Resolve every person of the run that has no link yet, a page of people at a time."""
         after = ""
-        while True:
+        while not self._stop.is_set():
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(
                     QUERIES["unlinked_people"], self._run_id, self._account, after, PAGE_PEOPLE
@@ -122,6 +125,7 @@ class Resolver:
                 return self.summary
             after = rows[-1]["person_key"]
             await self._resolve_page([_person_from_row(row) for row in rows])
+        return self.summary
 
     async def _resolve_page(self, people: list[Person]) -> None:
         self.summary.people += len(people)
@@ -147,7 +151,7 @@ class Resolver:
 
     async def _create_pending(self) -> None:
         creations, self._to_create = self._to_create, []
-        if not creations:
+        if not creations or self._stop.is_set():
             return
         results = await self._creator.create(creations)
         for creation in creations:
@@ -163,7 +167,7 @@ class Resolver:
                 await self._link(person, result["id"], linked_by="created")
 
     async def _work(self, queue: asyncio.Queue[Person]) -> None:
-        while not queue.empty():
+        while not queue.empty() and not self._stop.is_set():
             person = queue.get_nowait()
             try:
                 await self._resolve_by_search(person)

@@ -319,6 +319,7 @@ class _Run:
             stale_links=stale_links,
             # A second resolution, after adds found stale links, cannot trust the walk.
             search=stale_links is not None or self.snapshot_source.searches_needed,
+            stop=self.options.stop,
         )
         summary = await resolver.resolve()
         self.report.counts.creates += summary.created

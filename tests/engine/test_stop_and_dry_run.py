@@ -111,3 +111,30 @@ async def test_held_group_keeps_reason_and_planned_count(
     assert outcome.planned_removes == 5
     assert "5 of 10" in (outcome.hold_reason or "")
     assert len(await members_in_square(emulator, await desired.group_id("VIP"))) == 10
+
+
+async def test_stop_during_resolution_creates_no_more_customers(
+    desired: Desired, emulator: EmulatorServer
+) -> None:
+    await emulator.admin.set_faults(latency_ms=20)
+    desired.settings = desired.settings.__class__(
+        applied_change_window_s=0.0, read_strategy="per_group", resolve_concurrency=1
+    )
+    await desired.manage("VIP")
+    await desired.add("VIP", people(40))
+    stop = asyncio.Event()
+
+    async def stop_after_first_search() -> None:
+        while (await emulator.admin.stats())["requests"].get("SearchCustomers") is None:
+            await asyncio.sleep(0.005)
+        stop.set()
+
+    stopper = asyncio.create_task(stop_after_first_search())
+    report = await desired.sync(stop=stop)
+    await stopper
+
+    assert report.status == "interrupted"
+    searches = sum((await emulator.admin.stats())["requests"]["SearchCustomers"].values())
+    assert searches < 40
+    assert "CreateCustomer" not in (await emulator.admin.stats())["requests"]
+    assert "BulkCreateCustomers" not in (await emulator.admin.stats())["requests"]
