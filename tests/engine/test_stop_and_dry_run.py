@@ -125,9 +125,12 @@ async def test_stop_during_resolution_creates_no_more_customers(
     stop = asyncio.Event()
 
     async def stop_after_first_search() -> None:
-        while (await emulator.admin.stats())["requests"].get("SearchCustomers") is None:
+        # The emulator's request counts are polled: they have no event to wait on.
+        while True:
+            if "SearchCustomers" in (await emulator.admin.stats())["requests"]:
+                stop.set()
+                return
             await asyncio.sleep(0.005)
-        stop.set()
 
     stopper = asyncio.create_task(stop_after_first_search())
     report = await desired.sync(stop=stop)
