@@ -35,7 +35,7 @@ from groupsync.db.errors import DatabaseUnavailable
 from groupsync.db.pool import connect, create_pool
 from groupsync.db.queries import QUERIES
 from groupsync.engine.report import RunReport
-from groupsync.errors import GroupsyncError
+from groupsync.errors import ConfigError, GroupsyncError
 from groupsync.http.server import HttpServer, Readiness, check_readiness
 from groupsync.logs import configure_logging
 from groupsync.runtime import run_settings
@@ -352,7 +352,14 @@ class Daemon:
             extra_routes=routes,
             heartbeat_age_s=lambda: time.monotonic() - self._last_heartbeat,
         )
-        await server.start()
+        try:
+            await server.start()
+        except OSError as error:
+            raise ConfigError(
+                f"cannot listen on http.host:http.port = {self.settings.http.host}:"
+                f"{self.settings.http.port}: {error.strerror}; set GROUPSYNC_HTTP_PORT (or "
+                "http.port) to a free port"
+            ) from error
         return server
 
     async def _shut_down(

@@ -46,6 +46,12 @@ def print_run_report(report: RunReport, *, as_json: bool, out: IO[str] | None = 
         ),
     ]
     out.write(_table(rows))
+    if report.dry_run:
+        planned_adds = sum(group.planned_adds for group in report.groups.values())
+        planned_removes = sum(
+            group.planned_removes for group in report.groups.values() if not group.held
+        )
+        out.write(f"planned: adds {planned_adds}, removes {planned_removes}; sent: nothing\n")
     out.write(
         f"adds {counts.adds}, removes {counts.removes}, customers created {counts.creates}, "
         f"rejected rows {counts.rejected}, failed {counts.failed}, held groups "
