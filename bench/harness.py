@@ -31,6 +31,8 @@ __all__ = ["Scenario", "ScenarioSize", "build_scenario"]
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
 LATENCY_ARGS = ["--latency-ms", "40", "--jitter-ms", "10"]
+# How often a running groupsync's peak RSS is read; growth in its last interval is missed.
+POLL_S = 0.01
 
 
 def emulator_args(rate_limit_per_s: float | None) -> list[str]:
@@ -114,9 +116,9 @@ def run_groupsync_sync(
             stderr=stderr,
             text=True,
         )
-        # wait4 gives this process's own peak RSS and CPU, not those of other children
-        # (the emulator processes) that RUSAGE_CHILDREN would mix in.
-        _, status, usage = _wait_with_timeout(process, timeout_s)
+        # wait4 gives this process's own CPU, not that of other children (the emulator
+        # processes) that RUSAGE_CHILDREN would mix in.
+        _, status, usage, peak_rss_kib = _wait_with_timeout(process, timeout_s)
         stdout.seek(0)
         stderr.seek(0)
         output, errors = stdout.read(), stderr.read()
@@ -130,7 +132,7 @@ def run_groupsync_sync(
     return ProcessRun(
         wall_s=wall_s,
         cpu_s=cpu_s,
-        peak_rss_mb=usage.ru_maxrss / 1024,  # KiB on Linux
+        peak_rss_mb=peak_rss_kib / 1024,
         exit_code=exit_code,
         report=report,
     )
@@ -138,17 +140,39 @@ def run_groupsync_sync(
 
 def _wait_with_timeout(
     process: subprocess.Popen[str], timeout_s: float
-) -> tuple[int, int, resource.struct_rusage]:
+) -> tuple[int, int, resource.struct_rusage, int]:
+    """Wait for ``process``; return wait4's pid, status and usage, and its peak RSS in KiB."""
     deadline = time.monotonic() + timeout_s
+    peak_rss_kib = 0
     while True:
+        # Read before wait4: once reaped, the process has no status file left to read.
+        peak_rss_kib = max(peak_rss_kib, _peak_rss_kib(process.pid))
         pid, status, usage = os.wait4(process.pid, os.WNOHANG)
         if pid:
             process.returncode = os.waitstatus_to_exitcode(status)
-            return pid, status, usage
+            return pid, status, usage, peak_rss_kib
         if time.monotonic() > deadline:
             process.kill()
-            return os.wait4(process.pid, 0)
-        time.sleep(0.05)
+            return (*os.wait4(process.pid, 0), peak_rss_kib)
+        time.sleep(POLL_S)
+
+
+def _peak_rss_kib(pid: int) -> int:
+    """Return the process's own peak RSS so far in KiB (VmHWM), or 0 once it has exited.
+
+    wait4's ru_maxrss is no use here: Linux carries the high-water mark over fork and exec,
+    so a child reports at least the RSS this process had when it started the child, and
+    this process keeps the whole scenario in memory. VmHWM is the high-water mark of the
+    child's own address space.
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
 
 
 def postgres_backend_cpu_s(postgres: ThrowawayPostgres) -> float:

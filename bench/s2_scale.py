@@ -5,7 +5,8 @@ seller starts in sync with the desired rows, and groupsync runs twice. The first
 changes nothing (it links every person from the ListCustomers walk). The second runs
 after 1% of the desired rows changed, half of them removed and half new memberships.
 The emulator has 40 ms + up to 10 ms latency and no rate limit. Reports groupsync's
-peak RSS and CPU (from wait4), the Postgres backends' CPU time, and wall time.
+peak RSS (its VmHWM, read while it runs) and CPU (from wait4), the Postgres backends' CPU
+time, and wall time.
 
 Run: .venv/bin/python bench/s2_scale.py [--sizes 100000,300000,1000000]
 """
