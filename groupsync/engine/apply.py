@@ -154,7 +154,17 @@ class Applier:
         except SquareError as error:
             return self._failed(change, error, group)
 
+        return self._applied(change, group)
+
+    def _applied(
+        self,
+        change: MembershipChange,
+        group: GroupOutcome | None,
+        *,
+        error: NotFound | None = None,
+    ) -> Outcome:
         self._count_applied(change, group)
+        note = {} if error is None else {"note": "customer or group no longer exists"}
         log.info(
             "change_applied",
             kind=change.kind,
@@ -162,28 +172,19 @@ class Applier:
             group_id=change.square_group_id,
             customer_id=change.square_customer_id,
             attempt=last_attempts(),
+            **note,
         )
-        return Outcome(change.change_id, "applied", last_attempts())
+        detail = None if error is None else truncate_error(error)
+        return Outcome(change.change_id, "applied", last_attempts(), detail)
 
     async def _on_not_found(
         self, change: MembershipChange, error: NotFound, group: GroupOutcome | None
     ) -> Outcome:
-        customer_gone = await self._customer_vanished(change.square_customer_id)
         if change.kind == "remove":
             # Whether the customer or the group is gone, the membership no longer exists,
             # which is what the removal wanted.
-            self._count_applied(change, group)
-            log.info(
-                "change_applied",
-                kind=change.kind,
-                group_name=change.group_name,
-                group_id=change.square_group_id,
-                customer_id=change.square_customer_id,
-                attempt=last_attempts(),
-                note="customer or group no longer exists",
-            )
-            return Outcome(change.change_id, "applied", last_attempts(), truncate_error(error))
-        if not customer_gone:
+            return self._applied(change, group, error=error)
+        if not await self._customer_vanished(change.square_customer_id):
             return self._failed(change, error, group)
 
         # A stale link, not a failure of the run: the person is resolved again and the add
