@@ -12,6 +12,14 @@ measured rate of successes. Square admits requests at its limit, so successes me
 limit even when the ceiling is far above it, and one cut lands near the real limit instead
 of a long series of cuts from the ceiling. Because each success adds a constant step, the
 rate grows by ``rate_increase_per_s`` times itself per second while it probes upward.
+
+The measured rates mislead when the window still contains slower traffic, such as a paged
+read that ran just before a burst of writes. Then the cut lands far below the real limit,
+and a 2%/s probe would take a minute to climb back. So a deep cut (to less than half of
+the rate before it) starts a slow start, as in TCP: successes add the larger
+``slow_start_increase_per_s`` step until the next 429 that may cut. That 429 comes when
+the allowed rate crosses the limit, so its cut starts from the allowed rate, bounded by
+the sends of the last ``RAMP_MEASURE_WINDOW_S``, and not from a window diluted by the climb.
 """
 
 from __future__ import annotations
@@ -35,6 +43,28 @@ TUNED_DECREASE_FACTOR = 0.9
 TUNED_INCREASE_PER_S = 0.02
 TUNED_DECREASE_INTERVAL_S = 0.5
 
+# The probe step during a slow start: the rate grows by about half of itself per second,
+# so a cut to a quarter of the limit climbs back in about 3 s.
+TUNED_SLOW_START_INCREASE_PER_S = 0.5
+
+# A cut to less than this share of the rate before it is deep, and starts a slow start.
+DEEP_CUT_SHARE = 0.5
+
+# The success rate bounds a cut only when the window contains at least this many sends, so a
+# few failures in an idle or low-traffic window do not set the rate. The send rate always
+# bounds it, because the limiter never needs to allow more than it sent.
+MIN_MEASURED_SENDS = 20
+
+# The window for the send rate that bounds the cut ending a slow start. It is short because
+# the rate climbs fast during a slow start, and a longer window would average in the climb.
+RAMP_MEASURE_WINDOW_S = 0.25
+
+# The bucket keeps at least this many seconds' worth of tokens, whatever ``burst`` says.
+# asyncio wakes a sleeper up to a millisecond late (the selector rounds timeouts up to whole
+# milliseconds) and later still when other callbacks run first. With room for one token
+# only, that lateness is lost on every send: at 200 requests/s, about 10% of the rate.
+LATE_WAKE_ALLOWANCE_S = 0.02
+
 # A measurement spans at least this long, so the first few responses do not read as a
 # huge rate.
 MIN_MEASURE_SPAN_S = 0.1
@@ -52,7 +82,8 @@ class RateLimiter:
     """Admit requests at no more than ``current_rate_per_s`` and ``max_in_flight`` at once.
 
     ``rate_per_s`` is the ceiling (None or ``math.inf``: no rate cap, only the
-    in-flight cap). ``burst`` is how many tokens may accumulate while idle.
+    in-flight cap). ``burst`` is how many tokens may accumulate while idle, raised to
+    ``LATE_WAKE_ALLOWANCE_S`` worth of the current rate when that is more.
     ``clock`` and ``sleep`` are injectable so tests can run on a fake clock.
     """
 
@@ -64,6 +95,7 @@ class RateLimiter:
         burst: int = 1,
         min_rate_per_s: float = 1.0,
         rate_increase_per_s: float = TUNED_INCREASE_PER_S,
+        slow_start_increase_per_s: float = TUNED_SLOW_START_INCREASE_PER_S,
         rate_decrease_factor: float = TUNED_DECREASE_FACTOR,
         decrease_interval_s: float = TUNED_DECREASE_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
@@ -76,6 +108,8 @@ class RateLimiter:
         self._min_rate_per_s = min(min_rate_per_s, ceiling)
         self._rate_per_s = ceiling
         self._rate_increase_per_s = rate_increase_per_s
+        self._slow_start_increase_per_s = slow_start_increase_per_s
+        self._in_slow_start = False
         self._rate_decrease_factor = rate_decrease_factor
         self._decrease_interval_s = decrease_interval_s
         self._burst = burst
@@ -98,6 +132,11 @@ class RateLimiter:
     def current_rate_per_s(self) -> float:
         """The rate now allowed, in requests per second (``math.inf`` when uncapped)."""
         return self._rate_per_s
+
+    @property
+    def in_slow_start(self) -> bool:
+        """Whether the rate climbs fast after a deep cut, until the next 429 that may cut."""
+        return self._in_slow_start
 
     @property
     def in_flight(self) -> int:
@@ -137,11 +176,13 @@ class RateLimiter:
         if now - self._last_decrease_at < self._decrease_interval_s:
             return
         self._last_decrease_at = now
-        starting_rate = min(self._rate_per_s, self._measured_rate_per_s(now, self._recent_sends))
-        if self._recent_successes:
-            admitted_per_s = self._measured_rate_per_s(now, self._recent_successes)
-            starting_rate = min(starting_rate, admitted_per_s)
+        rate_before_per_s = self._rate_per_s
+        if self._in_slow_start:
+            starting_rate = min(rate_before_per_s, self._ramp_send_rate_per_s(now))
+        else:
+            starting_rate = self._measured_starting_rate_per_s(now)
         self._rate_per_s = max(self._min_rate_per_s, starting_rate * self._rate_decrease_factor)
+        self._in_slow_start = self._rate_per_s < DEEP_CUT_SHARE * rate_before_per_s
 
     def on_success(self) -> None:
         """Record a successful response: raise the rate by one step toward the ceiling."""
@@ -150,7 +191,20 @@ class RateLimiter:
         if math.isinf(self._rate_per_s):
             return
         self._refill(now)
-        self._rate_per_s = min(self._ceiling_per_s, self._rate_per_s + self._rate_increase_per_s)
+        step = self._slow_start_increase_per_s if self._in_slow_start else self._rate_increase_per_s
+        self._rate_per_s = min(self._ceiling_per_s, self._rate_per_s + step)
+
+    def _measured_starting_rate_per_s(self, now: float) -> float:
+        starting_rate = min(self._rate_per_s, self._measured_rate_per_s(now, self._recent_sends))
+        sends_in_window = sum(1 for moment in self._recent_sends if moment > now - MEASURE_WINDOW_S)
+        if self._recent_successes and sends_in_window >= MIN_MEASURED_SENDS:
+            admitted_per_s = self._measured_rate_per_s(now, self._recent_successes)
+            starting_rate = min(starting_rate, admitted_per_s)
+        return starting_rate
+
+    def _ramp_send_rate_per_s(self, now: float) -> float:
+        recent = sum(1 for moment in self._recent_sends if moment > now - RAMP_MEASURE_WINDOW_S)
+        return max(self._min_rate_per_s, recent / RAMP_MEASURE_WINDOW_S)
 
     async def _take_token(self) -> None:
         # The lock makes waiters take tokens one at a time, in arrival order.
@@ -176,7 +230,8 @@ class RateLimiter:
         # No tokens accrue during a pause, so the first send after it starts an empty bucket.
         start = max(self._refilled_at, self._paused_until)
         if now > start and not math.isinf(self._rate_per_s):
-            self._tokens = min(float(self._burst), self._tokens + (now - start) * self._rate_per_s)
+            capacity = max(float(self._burst), LATE_WAKE_ALLOWANCE_S * self._rate_per_s)
+            self._tokens = min(capacity, self._tokens + (now - start) * self._rate_per_s)
         self._refilled_at = max(self._refilled_at, now)
 
     def _measured_rate_per_s(self, now: float, times: deque[float]) -> float:

@@ -307,3 +307,146 @@ async def test_tuned_rate_at_known_limit_is_never_refused(clock: FakeClock) -> N
 def test_invalid_settings_rejected(clock: FakeClock, settings: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         make_limiter(clock, **settings)
+
+
+async def admit_at(
+    limiter: RateLimiter, clock: FakeClock, *, rate_per_s: float, count: int
+) -> None:
+    for _ in range(count):
+        async with limiter.slot():
+            limiter.on_success()
+        clock.now_s += 1.0 / rate_per_s
+
+
+async def test_deep_cut_starts_slow_start(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=10_000.0)
+    await admit_at(limiter, clock, rate_per_s=50.0, count=50)
+
+    limiter.on_rate_limited(None)
+
+    assert limiter.current_rate_per_s < 5_000.0
+    assert limiter.in_slow_start
+
+
+def test_shallow_cut_keeps_additive_probe(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=10.0)
+
+    limiter.on_rate_limited(None)
+
+    assert not limiter.in_slow_start
+
+
+async def test_slow_start_climbs_by_larger_step(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=10_000.0, slow_start_increase_per_s=0.5)
+    await admit_at(limiter, clock, rate_per_s=50.0, count=50)
+    limiter.on_rate_limited(None)
+    cut_to = limiter.current_rate_per_s
+
+    for _ in range(4):
+        limiter.on_success()
+
+    assert limiter.current_rate_per_s == pytest.approx(cut_to + 2.0)
+
+
+async def test_slow_start_ends_at_next_cut(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=10_000.0, slow_start_increase_per_s=0.5)
+    await admit_at(limiter, clock, rate_per_s=50.0, count=50)
+    limiter.on_rate_limited(None)
+    for _ in range(200):
+        async with limiter.slot():
+            limiter.on_success()
+    allowed_per_s = limiter.current_rate_per_s
+
+    limiter.on_rate_limited(None)
+
+    # The cut starts from the sends of the last 0.25 s, close to the allowed rate at the end
+    # of the climb, and not from the 1 s window that still contains the 50/s before it.
+    assert not limiter.in_slow_start
+    assert limiter.current_rate_per_s <= 0.7 * allowed_per_s
+    assert limiter.current_rate_per_s >= 0.6 * allowed_per_s
+
+
+async def test_few_sends_do_not_bound_cut(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=100.0)
+    for index in range(10):
+        async with limiter.slot():
+            if index < 2:
+                limiter.on_success()
+        clock.now_s += 0.1
+
+    limiter.on_rate_limited(None)
+
+    # 9 sends in the last second are too few to read 2 successes as a rate of 2/s, so the
+    # cut starts from the send rate of 9/s.
+    assert limiter.current_rate_per_s == pytest.approx(9 * 0.7)
+
+
+async def test_late_wake_keeps_rate(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=200.0, burst=1)
+    await start_times(limiter, clock, 1)
+    # The waiter for the next token wakes 2 ms after the 5 ms it asked for.
+    clock.now_s += 0.007
+    woke_at = clock()
+
+    times = await start_times(limiter, clock, 2)
+
+    assert times[0] == woke_at
+    assert times[1] == pytest.approx(woke_at + 0.003)
+
+
+async def drive_with_quiet_start(
+    limiter: RateLimiter, peer: BucketPeer, *, quiet_s: float, duration_s: float
+) -> None:
+    """Send at a quarter of the peer's limit for ``quiet_s``, then at full demand.
+
+    The quiet part stands for a paged read before the writes of a run: it leaves slow
+    traffic in the window that the limiter measures at its first 429.
+    """
+    quiet_end = peer.clock() + quiet_s
+    while peer.clock() < quiet_end:
+        async with limiter.slot():
+            admitted = peer.admit()
+        if admitted:
+            limiter.on_success()
+        await peer.clock.sleep(4.0 / peer.limit_per_s)
+    await drive(limiter, peer, duration_s=duration_s)
+
+
+def admitted_per_s(peer: BucketPeer, *, last_s: float) -> float:
+    return sum(1 for moment in peer.admitted if moment > peer.clock() - last_s) / last_s
+
+
+async def test_unknown_limit_after_quiet_start_reached(clock: FakeClock) -> None:
+    limiter = tuned_limiter(clock, 100_000.0)
+    peer = BucketPeer(clock, limit_per_s=200.0)
+
+    await drive_with_quiet_start(limiter, peer, quiet_s=5.0, duration_s=60.0)
+
+    # The steady part: all but the first 10 s of full demand.
+    assert admitted_per_s(peer, last_s=50.0) >= 0.9 * 200.0
+    assert peer.refused <= 0.02 * (len(peer.admitted) + peer.refused)
+
+
+async def test_unknown_limit_after_quiet_start_climbs_fast(clock: FakeClock) -> None:
+    limiter = tuned_limiter(clock, 100_000.0)
+    peer = BucketPeer(clock, limit_per_s=200.0)
+
+    await drive_with_quiet_start(limiter, peer, quiet_s=5.0, duration_s=10.0)
+
+    assert admitted_per_s(peer, last_s=5.0) >= 0.9 * 200.0
+
+
+async def test_unknown_limit_that_drops_followed(clock: FakeClock) -> None:
+    limiter = tuned_limiter(clock, 100_000.0)
+    peer = BucketPeer(clock, limit_per_s=200.0)
+    await drive(limiter, peer, duration_s=60.0)
+    sent_before_drop = len(peer.admitted) + peer.refused
+    refused_before_drop = peer.refused
+
+    peer.limit_per_s = 100.0
+    await drive(limiter, peer, duration_s=60.0)
+
+    sent_after_drop = len(peer.admitted) + peer.refused - sent_before_drop
+    assert admitted_per_s(peer, last_s=50.0) >= 0.9 * 100.0
+    assert admitted_per_s(peer, last_s=50.0) <= 100.0 * 1.01
+    assert peer.refused - refused_before_drop <= 0.02 * sent_after_drop
