@@ -78,6 +78,12 @@ WHERE d.run_id = $1 AND l.person_key IS NULL AND d.person_key > $3
 ORDER BY d.person_key
 LIMIT $4;
 
+-- name: count_unlinked_people
+SELECT count(DISTINCT d.person_key)
+FROM groupsync.run_desired d
+LEFT JOIN groupsync.links l ON l.account = $2 AND l.person_key = d.person_key
+WHERE d.run_id = $1 AND l.person_key IS NULL;
+
 -- name: person_groups
 SELECT DISTINCT group_name
 FROM groupsync.run_desired

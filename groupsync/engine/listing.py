@@ -26,6 +26,7 @@ import asyncpg
 import phonenumbers
 import structlog
 
+from groupsync.engine.progress import Progress
 from groupsync.square.client import SquareClient
 from groupsync.square.errors import AuthenticationFailed, SquareError
 
@@ -108,8 +109,10 @@ class CustomerWalk:
         default_region: str,
         max_pages: int,
         two_ended: bool = True,
+        progress: Progress | None = None,
     ) -> None:
         self._pool = pool
+        self._progress = progress
         self._client = client
         self._run_id = run_id
         self._group_ids = frozenset(group_ids)
@@ -151,6 +154,8 @@ class CustomerWalk:
             async for page in pages:
                 self.result.pages += 1
                 await self._store(page, mine, other)
+                if self._progress is not None:
+                    self._progress.advance()
                 if self._should_stop(other):
                     return
         except AuthenticationFailed:

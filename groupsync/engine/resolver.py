@@ -28,6 +28,7 @@ import structlog
 from groupsync.db.queries import QUERIES
 from groupsync.engine.creation import Creation, CustomerCreator
 from groupsync.engine.journal import Journal
+from groupsync.engine.progress import Progress, ProgressListener
 from groupsync.errors import TemporaryError
 from groupsync.identity import Person
 from groupsync.square.client import SquareClient
@@ -96,8 +97,10 @@ class Resolver:
         stale_links: Mapping[str, str] | None = None,
         search: bool = True,
         stop: asyncio.Event | None = None,
+        progress_listener: ProgressListener | None = None,
     ) -> None:
         self._pool = pool
+        self._progress_listener = progress_listener
         # Set on shutdown: no new search or creation starts; requests in flight finish.
         self._stop = stop or asyncio.Event()
         self._create_missing = create_missing
@@ -115,6 +118,12 @@ class Resolver:
 
     async def resolve(self) -> ResolveSummary:
         """Resolve every person of the run that has no link yet, a page of people at a time."""
+        async with self._pool.acquire() as conn:
+            total = await conn.fetchval(
+                QUERIES["count_unlinked_people"], self._run_id, self._account
+            )
+        progress = Progress(phase="resolve", total=total, listener=self._progress_listener)
+
         after = ""
         while not self._stop.is_set():
             async with self._pool.acquire() as conn:
@@ -125,6 +134,7 @@ class Resolver:
                 return self.summary
             after = rows[-1]["person_key"]
             await self._resolve_page([_person_from_row(row) for row in rows])
+            progress.advance(len(rows))
         return self.summary
 
     async def _resolve_page(self, people: list[Person]) -> None:

@@ -186,6 +186,7 @@ class _Run:
             read_concurrency=settings.read_concurrency,
             max_pages=settings.max_pages_per_group,
             default_region=settings.default_phone_region,
+            progress_listener=options.progress_listener,
         )
 
     async def execute(self) -> RunReport:
@@ -320,6 +321,7 @@ class _Run:
             # A second resolution, after adds found stale links, cannot trust the walk.
             search=stale_links is not None or self.snapshot_source.searches_needed,
             stop=self.options.stop,
+            progress_listener=self.options.progress_listener,
         )
         summary = await resolver.resolve()
         self.report.counts.creates += summary.created

@@ -14,6 +14,7 @@ import asyncpg
 import structlog
 
 from groupsync.engine.desired import ManagedGroup
+from groupsync.engine.progress import Progress
 from groupsync.square.client import SquareClient
 from groupsync.square.errors import AuthenticationFailed, SquareError
 
@@ -41,7 +42,9 @@ class SnapshotReader:
         run_id: int,
         concurrency: int,
         max_pages_per_group: int,
+        progress: Progress | None = None,
     ) -> None:
+        self._progress = progress
         self._pool = pool
         self._client = client
         self._run_id = run_id
@@ -54,6 +57,12 @@ class SnapshotReader:
         return {group.name: result for group, result in zip(groups, results, strict=True)}
 
     async def _read_group(self, group: ManagedGroup) -> GroupRead:
+        result = await self._read_members(group)
+        if self._progress is not None:
+            self._progress.advance()
+        return result
+
+    async def _read_members(self, group: ManagedGroup) -> GroupRead:
         assert group.square_group_id is not None
         result = GroupRead()
         async with self._semaphore:

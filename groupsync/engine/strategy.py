@@ -26,6 +26,7 @@ import structlog
 from groupsync.db.queries import QUERIES
 from groupsync.engine.desired import ManagedGroup
 from groupsync.engine.listing import CustomerWalk, WalkResult
+from groupsync.engine.progress import Progress, ProgressListener
 from groupsync.engine.snapshot import GroupRead, SnapshotReader
 from groupsync.square.client import CUSTOMERS_PAGE_LIMIT, SquareClient
 from groupsync.square.errors import AuthenticationFailed, SquareError
@@ -83,6 +84,7 @@ class SnapshotSource:
         read_concurrency: int,
         max_pages: int,
         default_region: str,
+        progress_listener: ProgressListener | None = None,
     ) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown read strategy {strategy!r}; use one of {STRATEGIES}")
@@ -94,6 +96,7 @@ class SnapshotSource:
         self._read_concurrency = read_concurrency
         self._max_pages = max_pages
         self._default_region = default_region
+        self._progress_listener = progress_listener
         self.strategy = PER_GROUP if strategy == AUTO else strategy
         self.walk: WalkResult | None = None
         self._customers: int | None = None
@@ -137,6 +140,9 @@ class SnapshotSource:
                 run_id=self._run_id,
                 concurrency=self._read_concurrency,
                 max_pages_per_group=self._max_pages,
+                progress=Progress(
+                    phase="read_groups", total=len(groups), listener=self._progress_listener
+                ),
             )
             return await reader.read(groups)
 
@@ -178,6 +184,12 @@ class SnapshotSource:
             default_region=self._default_region,
             max_pages=self._max_pages,
             two_ended=two_ended,
+            # The page count is known only when the strategy was estimated; 0 means unknown.
+            progress=Progress(
+                phase="read_customers",
+                total=listing_pages(self._customers) if self._customers is not None else 0,
+                listener=self._progress_listener,
+            ),
         )
         try:
             self.walk = await walk.walk()

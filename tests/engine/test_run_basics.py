@@ -71,3 +71,17 @@ async def test_run_is_recorded_in_sync_runs(desired: Desired) -> None:
     assert row["api_calls"] == report.counts.api_calls
     assert row["api_calls"] > 0
     assert row["finished_at"] is not None
+
+
+async def test_run_reports_progress_of_each_phase(desired: Desired) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", [ADA, ALAN])
+    await desired.sync()
+    await desired.add("VIP", [GRACE])
+    phases: list[str] = []
+
+    await desired.sync(progress_listener=lambda update: phases.append(update.phase))
+
+    assert "resolve" in phases
+    assert {"read_groups", "read_customers"} & set(phases)
+    assert "apply_add" in phases
