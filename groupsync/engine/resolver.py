@@ -1,4 +1,4 @@
-"""Resolving people to Square customers, and caching the answers as links.
+"""Resolving people to Square customers, and caching the matches as links.
 
 A person with a Square customer id is checked with BulkRetrieveCustomers. Anyone else is
 looked up with exact searches, first by email address, then phone number, then reference
@@ -67,7 +67,7 @@ def pick_customer(customers: list[dict[str, Any]]) -> dict[str, Any]:
 
 @dataclass
 class ResolveSummary:
-    """What resolving a run's people did."""
+    """Counts from resolving a run's people."""
 
     people: int = 0
     linked: int = 0

@@ -23,7 +23,7 @@ DATABASE_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True)
 class Readiness:
-    """The answer of ``/readyz``: the checks and, when not ready, the reasons."""
+    """The result of ``/readyz``: the checks and, when not ready, the reasons."""
 
     database_ok: bool
     scheduler_running: bool
