@@ -3,7 +3,7 @@
 Several daemons (replicas) may serve one database. On every heartbeat a replica renews its
 leases and takes free ones up to its fair share (see :mod:`groupsync.service.leases`), and
 runs an :class:`~groupsync.service.worker.AccountWorker` for each account it holds. An
-APScheduler job per account asks for a full resync every ``full_sync_interval_s``, the
+APScheduler job per account requests a full resync every ``full_sync_interval_s``, the
 first at once. One LISTEN connection, reconnecting after a PostgreSQL restart, receives
 ``groupsync trigger`` (full resync) on ``sync.trigger_channel`` and the change triggers'
 notifications on ``groupsync_changes`` (a run of just the changed groups, debounced).

@@ -2,8 +2,8 @@
 
 Pending changes are streamed from the journal in pages and sent by a pool of workers; the
 client's rate limiter paces them. Outcomes are written back in batches. When asked to stop
-(shutdown), workers finish the requests in flight and take no new ones, so nothing is lost:
-unsent changes stay pending and the next run recomputes them.
+(shutdown), workers finish the requests in flight and take no new ones, so nothing is lost.
+The run then marks its unsent changes ``interrupted``, and the next run recomputes them.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class ApplySummary:
     applied: int = 0
     failed: int = 0
     stopped: bool = False
-    # Customers that Square answers 404 for; their links were deleted for re-resolution.
+    # Customers for which Square returned 404; their links were deleted so people resolve anew.
     vanished_customers: set[str] = field(default_factory=set)
     # The vanished customer each of those links named, by person key.
     stale_links: dict[str, str] = field(default_factory=dict)

@@ -59,7 +59,7 @@ def stored_phone_e164(text: str, default_region: str) -> str | None:
 
 @dataclass
 class WalkResult:
-    """What a ListCustomers walk read."""
+    """The outcome of a ListCustomers walk: pages, customers, members per group, errors."""
 
     complete: bool = False
     pages: int = 0

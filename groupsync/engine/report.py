@@ -1,4 +1,4 @@
-"""What a run did: counts, per-group outcomes and the final status."""
+"""The report of a run: counts, per-group outcomes and the final status."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ A person with a Square customer id is checked with BulkRetrieveCustomers. Anyone
 looked up with exact searches, first by email address, then phone number, then reference
 id; the first search that finds anyone decides. When several customers match, the one
 created first wins (ties broken by id), because the oldest profile is the one most likely
-to carry the person's history, and the choice is logged. When nobody matches, the customer
+to carry the person's history, and the choice is logged. When no customer matches, the customer
 is created with an idempotency key derived from the person, so a retried or repeated
 creation after a crash returns the same customer instead of a duplicate. Creations of a
 page of people go out together, 100 per BulkCreateCustomers request.
@@ -107,7 +107,7 @@ class Resolver:
         self._search = search
         self._creator = CustomerCreator(pool, client, journal, concurrency=concurrency)
         self._to_create: list[Creation] = []
-        # Person key -> the customer their link named until Square answered 404 for it.
+        # Person key -> the customer their link named until Square returned 404 for it.
         self._stale_links = stale_links or {}
         self._client = client
         self._journal = journal

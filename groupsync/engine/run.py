@@ -352,7 +352,7 @@ class _Run:
     async def _plan_and_apply(self, staged: list[ManagedGroup], read_complete: set[str]) -> None:
         """Plan, then apply adds before removes.
 
-        Adds go first because an add is what reveals a stale link (Square answers 404 for a
+        Adds go first because an add is what reveals a stale link (Square returns 404 for a
         merged or deleted customer). Those people are resolved again and the plan rebuilt
         before any removal is sent, so a merged customer is never removed in place of the
         stale id.

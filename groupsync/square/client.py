@@ -274,7 +274,7 @@ class SquareClient:
     async def count_customers(self) -> int:
         """Return how many customers the seller has (ListCustomers with ``count``).
 
-        The request asks for one customer, since only the count is used.
+        The request fetches one customer, since only the count is used.
         """
         operation = "ListCustomers"
         body = await self._send(

@@ -132,6 +132,11 @@ def desired(pool: asyncpg.Pool, client: SquareClient, run_settings: RunSettings)
     return Desired(pool=pool, client=client, settings=run_settings)
 
 
+def people(count: int, *, prefix: str = "p") -> list[dict[str, Any]]:
+    """Return ``count`` people identified by email, such as ``p0@example.com``."""
+    return [{"email_address": f"{prefix}{index}@example.com"} for index in range(count)]
+
+
 async def members_in_square(emulator: EmulatorServer, group_id: str) -> set[str]:
     """Return the ids of the customers whose group_ids contain ``group_id``, from a state dump."""
     return {

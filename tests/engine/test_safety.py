@@ -12,11 +12,7 @@ from groupsync.engine.lock import RunInProgress
 from groupsync.engine.run import RunSettings
 from groupsync.errors import InputError
 from groupsync.testing.emulator import EmulatorServer
-from tests.engine.conftest import Desired, members_in_square
-
-
-def people(count: int, *, prefix: str = "p") -> list[dict]:
-    return [{"email_address": f"{prefix}{index}@example.com"} for index in range(count)]
+from tests.engine.conftest import Desired, members_in_square, people
 
 
 async def test_failed_read_means_no_removals(desired: Desired, emulator: EmulatorServer) -> None:

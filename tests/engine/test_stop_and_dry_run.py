@@ -5,11 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from groupsync.testing.emulator import EmulatorServer
-from tests.engine.conftest import Desired, members_in_square
-
-
-def people(count: int, *, prefix: str = "p") -> list[dict]:
-    return [{"email_address": f"{prefix}{index}@example.com"} for index in range(count)]
+from tests.engine.conftest import Desired, members_in_square, people
 
 
 async def test_stop_before_apply_marks_run_interrupted(
