@@ -71,6 +71,9 @@ async def prepare_database(url: str, scenario: Scenario) -> None:
 
 
 def write_config(path: Path, *, rate_limit_per_s: float, max_in_flight: int) -> Path:
+    """Write groupsync's configuration for a benchmark run; ``BENCH_LOG_LEVEL`` (default
+    warning) sets its log level."""
+    level = os.environ.get("BENCH_LOG_LEVEL", "warning")
     path.write_text(
         "[limits]\n"
         f"rate_limit_per_s = {rate_limit_per_s}\n"
@@ -81,7 +84,7 @@ def write_config(path: Path, *, rate_limit_per_s: float, max_in_flight: int) -> 
         "allow_mass_removal = true\n"
         "[logging]\n"
         'format = "json"\n'
-        'level = "warning"\n'
+        f'level = "{level}"\n'
     )
     return path
 
@@ -109,7 +112,7 @@ def run_groupsync_sync(
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "groupsync", "sync", "--json"],
+            [sys.executable, *_profiler_args(), "-m", "groupsync", "sync", "--json"],
             env=env,
             cwd=REPO,
             stdout=stdout,
@@ -122,6 +125,7 @@ def run_groupsync_sync(
         stdout.seek(0)
         stderr.seek(0)
         output, errors = stdout.read(), stderr.read()
+    _keep_log(errors)
     wall_s = time.perf_counter() - started
     cpu_s = usage.ru_utime + usage.ru_stime
     exit_code = os.waitstatus_to_exitcode(status)
@@ -136,6 +140,30 @@ def run_groupsync_sync(
         exit_code=exit_code,
         report=report,
     )
+
+
+def _keep_log(log_text: str) -> None:
+    """Keep groupsync's log lines in ``BENCH_LOG_DIR`` when that names a folder."""
+    folder = os.environ.get("BENCH_LOG_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        (
+            Path(folder) / f"groupsync-{time.strftime('%H%M%S')}-{time.monotonic_ns()}.log"
+        ).write_text(log_text)
+
+
+def _profiler_args() -> list[str]:
+    """Run groupsync under cProfile when ``BENCH_PROFILE_DIR`` names a folder for the
+    profiles (one file per run); the profiler's own cost then inflates the CPU figures."""
+    folder = os.environ.get("BENCH_PROFILE_DIR")
+    if not folder:
+        return []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    path = (
+        Path(folder)
+        / f"groupsync-{time.strftime('%H%M%S')}-{os.getpid()}-{time.monotonic_ns()}.prof"
+    )
+    return ["-m", "cProfile", "-o", str(path)]
 
 
 def _wait_with_timeout(

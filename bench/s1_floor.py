@@ -7,7 +7,7 @@ BulkCreateCustomers call); floor time = floor calls / rate limit. Runs at emulat
 limits of 50 and 200 requests/s that groupsync is told, and at 200 requests/s with
 groupsync configured far above it (the limit unknown to it).
 
-Run: .venv/bin/python bench/s1_floor.py [--scale 1.0]
+Run: .venv/bin/python bench/s1_floor.py [--scale 1.0] [--runs 50,200,unknown]
 """
 
 from __future__ import annotations
@@ -110,12 +110,21 @@ async def run_once(
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--runs",
+        default="50,200,unknown",
+        help="which runs, comma-separated: 50 and 200 (limits groupsync is told), unknown",
+    )
     args = parser.parse_args()
+    chosen = set(args.runs.split(","))
     scenario = build_scenario(scaled(args.scale))
 
     rows = []
     with Bench() as bench:
         for emulated, configured in RUNS:
+            name = "unknown" if configured == UNKNOWN_CEILING_PER_S else f"{emulated:g}"
+            if name not in chosen:
+                continue
             rows.append(
                 await run_once(
                     bench, scenario, emulated_per_s=emulated, configured_per_s=configured

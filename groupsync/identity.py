@@ -41,6 +41,10 @@ IDENTITY_FIELDS = ("square_customer_id", "email_address", "phone_number", "refer
 NAME_FIELDS = ("given_name", "family_name", "company_name")
 PERSON_FIELDS = IDENTITY_FIELDS + NAME_FIELDS
 
+# Raise when normalize_person changes what it returns for some input, so that people
+# normalised by the earlier code and kept in ``normalised_rows`` are normalised again.
+NORMALISATION_VERSION = 1
+
 # The fields a CreateCustomer request may carry, in Square's order.
 CREATION_FIELDS = (
     "given_name",
@@ -95,6 +99,19 @@ class Person:
         """Return the CreateCustomer body fields that are set."""
         fields = {name: getattr(self, name) for name in CREATION_FIELDS}
         return {name: value for name, value in fields.items() if value is not None}
+
+
+def normalisation_rules(default_region: str) -> str:
+    """Name the rules :func:`normalize_person` applies with ``default_region``.
+
+    A stored normalised person is reused only under the same rules: the phone region, this
+    module's version and the versions of phonenumbers and email-validator, whose releases
+    change which numbers and addresses are valid.
+    """
+    return (
+        f"v{NORMALISATION_VERSION};region {default_region};"
+        f"phonenumbers {phonenumbers.__version__};email-validator {email_validator.__version__}"
+    )
 
 
 def is_supported_region(region: str) -> bool:

@@ -46,12 +46,45 @@ UPDATE groupsync.managed_groups
 SET square_group_id = $3, updated_at = now()
 WHERE account = $1 AND name = $2;
 
--- name: desired_rows
+-- name: count_desired_rows
+-- desired_memberships rows per group, for the groups in $2.
+SELECT group_name, count(*)::int AS rows
+FROM groupsync.desired_memberships
+WHERE account = $1 AND group_name = ANY($2::text[])
+GROUP BY group_name
+ORDER BY group_name;
+
+-- name: desired_rows_of_unknown_groups
+-- desired_memberships rows whose group is not managed ($2), among the groups in $3 (all
+-- groups when $3 is NULL).
 SELECT id::text AS row_ref, group_name, square_customer_id, email_address, phone_number,
        reference_id, given_name, family_name, company_name
 FROM groupsync.desired_memberships
-WHERE account = $1
+WHERE account = $1 AND group_name <> ALL($2::text[])
+  AND ($3::text[] IS NULL OR group_name = ANY($3::text[]))
 ORDER BY id;
+
+-- name: insert_normalised_rows
+-- Keep newly normalised people; a row seen twice in one run is kept once.
+INSERT INTO groupsync.normalised_rows (account, rules, person_key, raw_hash,
+                                       square_customer_id, email_address, phone_number,
+                                       reference_id, given_name, family_name, company_name)
+SELECT $1, $2, n.*
+FROM unnest($3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[], $10::text[], $11::text[]) AS n
+ON CONFLICT DO NOTHING;
+
+-- name: count_normalised_rows
+SELECT count(*) FROM groupsync.normalised_rows WHERE account = $1;
+
+-- name: prune_normalised_rows
+-- Drop the account's normalised people made under other rules ($2) or used by no row
+-- staged by run $3.
+DELETE FROM groupsync.normalised_rows n
+WHERE n.account = $1
+  AND (n.rules <> $2
+       OR NOT EXISTS (SELECT 1 FROM groupsync.run_desired d
+                      WHERE d.run_id = $3 AND d.raw_hash = n.raw_hash));
 
 -- name: relation_columns
 -- Columns of a table or view, found by its regclass so that the name is never pasted into SQL.
@@ -554,6 +587,32 @@ INSERT INTO groupsync.changes (run_id, account, kind, person_key, idempotency_ke
 SELECT $1, $2, 'create_customer', person_key, idempotency_key
 FROM unnest($3::text[], $4::text[]) AS batch(person_key, idempotency_key)
 RETURNING id, idempotency_key;
+
+-- name: unlinked_people_with_phone
+-- Whether the run has an unlinked person whom a phone number could match.
+SELECT EXISTS (
+    SELECT 1
+    FROM groupsync.run_desired d
+    LEFT JOIN groupsync.links l ON l.account = $2 AND l.person_key = d.person_key
+    WHERE d.run_id = $1 AND l.person_key IS NULL AND d.square_customer_id IS NULL
+      AND d.phone_number IS NOT NULL
+);
+
+-- name: stored_phones
+SELECT DISTINCT phone_as_stored
+FROM groupsync.run_customers
+WHERE run_id = $1 AND phone_as_stored IS NOT NULL;
+
+-- name: create_phone_forms
+-- Stored phone numbers with their E.164 form, for set_customer_phones; dropped at commit.
+CREATE TEMPORARY TABLE phone_forms (stored text PRIMARY KEY, e164 text NOT NULL)
+ON COMMIT DROP;
+
+-- name: set_customer_phones
+UPDATE groupsync.run_customers c
+SET phone_number = f.e164
+FROM phone_forms f
+WHERE c.run_id = $1 AND c.phone_as_stored = f.stored;
 
 -- name: clear_run_customers
 DELETE FROM groupsync.run_customers WHERE run_id = $1;

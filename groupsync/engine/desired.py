@@ -1,15 +1,23 @@
 """Reading the desired state: ``desired_memberships`` rows and groups' ``source`` relations.
 
-Rows are streamed from a server-side cursor, normalised in batches and copied into the
-run's ``run_desired`` working set, so memory stays flat however many rows there are.
-Rows that cannot be acted on become rejections with a reason; the rest proceed.
+Rows go to the run's ``run_desired`` working set in PostgreSQL, so memory stays flat however
+many rows there are. A row whose raw values an earlier run already normalised is staged by
+one SQL statement from ``normalised_rows``, which keeps each normalised person under a hash
+of the raw values it came from. Only rows not seen before are streamed to Python,
+normalised in batches, staged and added to ``normalised_rows``; so a run over an unchanged
+desired state spends no Python time per row. Rows that cannot be acted on become rejections
+with a reason; the rest proceed.
+
+Both statements of a relation run in one REPEATABLE READ transaction: they see the same
+rows, so a row written meanwhile is either staged or left for the next run, never lost
+between the two.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +26,7 @@ import asyncpg
 import structlog
 
 from groupsync.db.queries import QUERIES
-from groupsync.identity import InvalidIdentity, Person, normalize_person
+from groupsync.identity import InvalidIdentity, Person, normalisation_rules, normalize_person
 
 log = structlog.get_logger(__name__)
 
@@ -41,7 +49,51 @@ BATCH_ROWS = 5_000
 # Rejections beyond this many per run are still recorded, but logged only as a count.
 MAX_LOGGED_REJECTIONS = 20
 
-RUN_DESIRED_COLUMNS = ("run_id", "group_name", "person_key", *PERSON_COLUMNS)
+RUN_DESIRED_COLUMNS = ("run_id", "group_name", "person_key", "raw_hash", *PERSON_COLUMNS)
+
+# Every person column as text, so that the hash and Python see the same raw values whatever
+# the column types of a source relation.
+_TEXT_COLUMNS = ", ".join(f"{column}::text AS {column}" for column in PERSON_COLUMNS)
+
+# The raw values of a row ``s``: a row of texts, whose text form quotes empty strings and
+# leaves NULLs empty, so two different rows never give the same input to md5.
+_RAW_HASH = f"md5(row({', '.join(f's.{column}' for column in PERSON_COLUMNS)})::text)::uuid"
+
+# A relation's rows for given groups: row_ref, group_name and the person columns as text.
+# {account} and {groups} are placeholders for the numbered parameters of the query.
+_TABLE_ROWS = (
+    f"SELECT id::text AS row_ref, group_name, {_TEXT_COLUMNS} "
+    "FROM groupsync.desired_memberships "
+    "WHERE account = {account} AND group_name = ANY({groups}::text[])"
+)
+_SOURCE_ROWS = (
+    "SELECT (row_number() OVER ())::text AS row_ref, ({groups}::text[])[1] AS group_name, "
+    f"{_TEXT_COLUMNS} FROM {{relation}}"
+)
+
+# A run's working tables are filled faster than autovacuum analyses them, so the planner
+# may take them for nearly empty and join by nested loops, which over a million rows
+# computes a hash for every pair of rows: a run would take hours. Hash joins need no
+# statistics to stay linear.
+_NO_NESTED_LOOPS = "SET LOCAL enable_nestloop = off"
+# Normalising this many new rows in one run is worth fresh statistics of normalised_rows.
+ANALYZE_AFTER_ROWS = 1_000
+
+# $1 run id, $2 account, $3 normalisation rules, $4 group names.
+_STAGE_NORMALISED = (
+    f"INSERT INTO groupsync.run_desired ({', '.join(RUN_DESIRED_COLUMNS)}) "
+    "SELECT $1, s.group_name, n.person_key, n.raw_hash, "
+    f"{', '.join(f'n.{column}' for column in PERSON_COLUMNS)} "
+    "FROM ({rows}) s "
+    "JOIN groupsync.normalised_rows n "
+    f"ON n.account = $2 AND n.rules = $3 AND n.raw_hash = {_RAW_HASH}"
+)
+# $1 account, $2 normalisation rules, $3 group names.
+_NEW_ROWS = (
+    f"SELECT s.*, {_RAW_HASH} AS raw_hash FROM ({{rows}}) s "
+    "WHERE NOT EXISTS (SELECT 1 FROM groupsync.normalised_rows n "
+    f"WHERE n.account = $1 AND n.rules = $2 AND n.raw_hash = {_RAW_HASH})"
+)
 
 
 @dataclass
@@ -84,17 +136,20 @@ class DesiredReader:
         self._run_id = run_id
         self._account = account
         self._default_region = default_region
+        self._rules = normalisation_rules(default_region)
+        # Rows this run normalised in Python and added to normalised_rows.
+        self._normalised_now = 0
         self.summary = DesiredSummary()
 
     async def stage(
         self, groups: list[ManagedGroup], *, only_groups: AbstractSet[str] | None = None
     ) -> DesiredSummary:
         """Stage the rows of ``groups`` (all managed groups, or those in ``only_groups``)."""
-        by_name = {group.name: group for group in groups}
+        in_scope = [group for group in groups if only_groups is None or group.name in only_groups]
 
-        await self._stage_table_rows(by_name, only_groups=only_groups)
-        for group in groups:
-            if group.source is None or (only_groups is not None and group.name not in only_groups):
+        await self._stage_table_rows(groups, in_scope=in_scope, only_groups=only_groups)
+        for group in in_scope:
+            if group.source is None:
                 continue
             try:
                 await self._stage_source_rows(group)
@@ -103,71 +158,126 @@ class DesiredReader:
                 log.error(
                     "source_unusable", group_name=group.name, source=group.source, error=str(error)
                 )
+
+        if self._normalised_now >= ANALYZE_AFTER_ROWS:
+            await self._analyze_normalised_rows()
+        if only_groups is None:
+            await self._prune_normalised_rows()
         return self.summary
 
     async def _stage_table_rows(
-        self, by_name: Mapping[str, ManagedGroup], *, only_groups: AbstractSet[str] | None
+        self,
+        groups: list[ManagedGroup],
+        *,
+        in_scope: list[ManagedGroup],
+        only_groups: AbstractSet[str] | None,
     ) -> None:
-        ignored_by_group: dict[str, int] = {}
-        batch: list[tuple[Any, ...]] = []
+        table_groups = [group.name for group in in_scope if group.source is None]
+        source_groups = [group.name for group in in_scope if group.source is not None]
+        managed = [group.name for group in groups]
 
-        async for row in self._stream(QUERIES["desired_rows"], self._account):
-            group_name = row["group_name"]
-            if only_groups is not None and group_name not in only_groups:
-                continue
-            self.summary.rows += 1
-            group = by_name.get(group_name)
-            if group is None:
-                await self._reject(
-                    row,
-                    group_name=group_name,
-                    source="desired_memberships",
-                    reason="unknown_group",
-                    detail=(
-                        f"group {group_name!r} is not in groupsync.managed_groups for account "
-                        f"{self._account!r}; add it there or fix group_name"
-                    ),
-                )
-                continue
-            if group.source is not None:
-                # The group reads its members from its source; these rows would be a second,
-                # conflicting truth, so they are counted and skipped.
-                ignored_by_group[group_name] = ignored_by_group.get(group_name, 0) + 1
-                continue
-            record = await self._normalise(row, group_name=group_name, source="desired_memberships")
-            if record is not None:
-                batch.append(record)
-            if len(batch) >= BATCH_ROWS:
-                await self._copy(batch)
-                batch = []
-        await self._copy(batch)
-
-        for group_name, count in ignored_by_group.items():
-            self.summary.ignored += count
-            log.warning(
-                "desired_rows_ignored",
-                group_name=group_name,
-                rows=count,
-                reason="the group has a source relation, which replaces desired_memberships",
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            await self._stage_relation(
+                conn, _TABLE_ROWS, table_groups, source="desired_memberships"
             )
+            await self._count_ignored(conn, source_groups)
+            await self._reject_unknown_groups(conn, managed=managed, only_groups=only_groups)
 
     async def _stage_source_rows(self, group: ManagedGroup) -> None:
         assert group.source is not None
         quoted_name = await self._check_source(group.source)
-        query = (
-            f"SELECT (row_number() OVER ())::text AS row_ref, {', '.join(PERSON_COLUMNS)} "
-            f"FROM {quoted_name}"
+        rows_sql = _SOURCE_ROWS.replace("{relation}", quoted_name)
+        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            await conn.execute(_NO_NESTED_LOOPS)
+            await self._stage_relation(conn, rows_sql, [group.name], source=group.source)
+
+    async def _stage_relation(
+        self, conn: asyncpg.Connection, rows_sql: str, group_names: list[str], *, source: str
+    ) -> None:
+        """Stage the rows of ``rows_sql`` for ``group_names``: normalised ones by SQL, new
+        ones through Python. Runs inside the caller's REPEATABLE READ transaction."""
+        if not group_names:
+            return
+
+        staged_sql = _STAGE_NORMALISED.format(rows=rows_sql.format(account="$2", groups="$4"))
+        status = await conn.execute(
+            staged_sql, self._run_id, self._account, self._rules, group_names
         )
+        staged = int(status.split()[-1])
+        self.summary.rows += staged
+        self.summary.staged += staged
+
+        new_sql = _NEW_ROWS.format(rows=rows_sql.format(account="$1", groups="$3"))
         batch: list[tuple[Any, ...]] = []
-        async for row in self._stream(query):
+        async for row in conn.cursor(
+            new_sql, self._account, self._rules, group_names, prefetch=BATCH_ROWS
+        ):
             self.summary.rows += 1
-            record = await self._normalise(row, group_name=group.name, source=group.source)
+            record = await self._normalise(row, group_name=row["group_name"], source=source)
             if record is not None:
                 batch.append(record)
             if len(batch) >= BATCH_ROWS:
                 await self._copy(batch)
                 batch = []
         await self._copy(batch)
+
+    async def _count_ignored(self, conn: asyncpg.Connection, source_groups: list[str]) -> None:
+        # A group with a source reads its members from there; its desired_memberships rows
+        # would be a second, conflicting truth, so they are counted and skipped.
+        if not source_groups:
+            return
+        for row in await conn.fetch(QUERIES["count_desired_rows"], self._account, source_groups):
+            self.summary.rows += row["rows"]
+            self.summary.ignored += row["rows"]
+            log.warning(
+                "desired_rows_ignored",
+                group_name=row["group_name"],
+                rows=row["rows"],
+                reason="the group has a source relation, which replaces desired_memberships",
+            )
+
+    async def _reject_unknown_groups(
+        self,
+        conn: asyncpg.Connection,
+        *,
+        managed: list[str],
+        only_groups: AbstractSet[str] | None,
+    ) -> None:
+        scope = None if only_groups is None else sorted(only_groups)
+        async for row in conn.cursor(
+            QUERIES["desired_rows_of_unknown_groups"], self._account, managed, scope
+        ):
+            self.summary.rows += 1
+            group_name = row["group_name"]
+            await self._reject(
+                row,
+                group_name=group_name,
+                source="desired_memberships",
+                reason="unknown_group",
+                detail=(
+                    f"group {group_name!r} is not in groupsync.managed_groups for account "
+                    f"{self._account!r}; add it there or fix group_name"
+                ),
+            )
+
+    async def _analyze_normalised_rows(self) -> None:
+        # Statistics that still describe a nearly empty table make the next run's join a
+        # nested loop over every pair of rows; autovacuum may not have analysed it yet.
+        async with self._pool.acquire() as conn:
+            await conn.execute("ANALYZE groupsync.normalised_rows")
+
+    async def _prune_normalised_rows(self) -> None:
+        """Drop normalised entries that no row of this full run used, once they outnumber
+        the staged rows, so the table stays within about twice the desired state."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            kept = await conn.fetchval(QUERIES["count_normalised_rows"], self._account)
+            if kept <= self.summary.staged:
+                return
+            await conn.execute(_NO_NESTED_LOOPS)
+            status = await conn.execute(
+                QUERIES["prune_normalised_rows"], self._account, self._rules, self._run_id
+            )
+        log.info("normalised_rows_pruned", kept=kept, deleted=int(status.split()[-1]))
 
     async def _check_source(self, source: str) -> str:
         """Return the relation's name as quoted by PostgreSQL, or raise :class:`SourceError`."""
@@ -206,7 +316,7 @@ class DesiredReader:
             )
             await self._protect(raw, group_name=group_name)
             return None
-        return self._record(group_name, person)
+        return self._record(group_name, person, raw_hash=row["raw_hash"])
 
     async def _protect(self, raw: Mapping[str, str | None], *, group_name: str) -> None:
         """Keep the customer a rejected row still identifies from being removed for it."""
@@ -216,11 +326,12 @@ class DesiredReader:
         async with self._pool.acquire() as conn:
             await conn.execute(QUERIES["insert_protected_keys"], self._run_id, group_name, keys)
 
-    def _record(self, group_name: str, person: Person) -> tuple[Any, ...]:
+    def _record(self, group_name: str, person: Person, *, raw_hash: Any) -> tuple[Any, ...]:
         return (
             self._run_id,
             group_name,
             person.key,
+            raw_hash,
             person.square_customer_id,
             person.email_address,
             person.phone_number,
@@ -268,21 +379,26 @@ class DesiredReader:
             )
 
     async def _copy(self, records: list[tuple[Any, ...]]) -> None:
+        """Stage newly normalised rows and keep their people in ``normalised_rows``."""
         if not records:
             return
-        async with self._pool.acquire() as conn:
+        # Columns of normalised_rows after account and rules, taken from run_desired's.
+        normalised = [record[2:] for record in records]
+        async with self._pool.acquire() as conn, conn.transaction():
             await conn.copy_records_to_table(
                 "run_desired",
                 schema_name="groupsync",
                 records=records,
                 columns=RUN_DESIRED_COLUMNS,
             )
+            await conn.execute(
+                QUERIES["insert_normalised_rows"],
+                self._account,
+                self._rules,
+                *[list(column) for column in zip(*normalised, strict=True)],
+            )
         self.summary.staged += len(records)
-
-    async def _stream(self, query: str, *args: Any) -> AsyncIterator[Mapping[str, Any]]:
-        async with self._pool.acquire() as conn, conn.transaction():
-            async for row in conn.cursor(query, *args, prefetch=BATCH_ROWS):
-                yield row
+        self._normalised_now += len(records)
 
 
 def readable_person_keys(raw: Mapping[str, str | None], *, default_region: str) -> list[str]:

@@ -26,6 +26,7 @@ import asyncpg
 import phonenumbers
 import structlog
 
+from groupsync.db.queries import QUERIES
 from groupsync.engine.progress import Progress
 from groupsync.square.client import SquareClient
 from groupsync.square.errors import AuthenticationFailed, SquareError
@@ -36,11 +37,12 @@ CUSTOMER_COLUMNS = (
     "run_id",
     "square_customer_id",
     "email_address",
-    "phone_number",
+    "phone_as_stored",
     "reference_id",
     "created_at",
 )
 SNAPSHOT_COLUMNS = ("run_id", "square_group_id", "square_customer_id")
+PHONE_BATCH = 5_000
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -55,6 +57,36 @@ def stored_phone_e164(text: str, default_region: str) -> str | None:
     if not phonenumbers.is_possible_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+async def convert_stored_phones(pool: asyncpg.Pool, *, run_id: int, default_region: str) -> int:
+    """Set ``run_customers.phone_number`` to the E.164 form of each customer's stored phone
+    number that can be read as one; return how many distinct numbers were converted."""
+    converted = 0
+    async with (
+        pool.acquire() as reader,
+        reader.transaction(),
+        pool.acquire() as writer,
+        writer.transaction(),
+    ):
+        await writer.execute(QUERIES["create_phone_forms"])
+        batch: list[tuple[str, str]] = []
+        async for row in reader.cursor(QUERIES["stored_phones"], run_id, prefetch=PHONE_BATCH):
+            e164 = stored_phone_e164(row["phone_as_stored"], default_region)
+            if e164 is not None:
+                batch.append((row["phone_as_stored"], e164))
+            if len(batch) >= PHONE_BATCH:
+                converted += await _copy_phone_forms(writer, batch)
+                batch = []
+        converted += await _copy_phone_forms(writer, batch)
+        await writer.execute(QUERIES["set_customer_phones"], run_id)
+    return converted
+
+
+async def _copy_phone_forms(conn: asyncpg.Connection, batch: list[tuple[str, str]]) -> int:
+    if batch:
+        await conn.copy_records_to_table("phone_forms", records=batch)
+    return len(batch)
 
 
 @dataclass
@@ -219,6 +251,8 @@ class CustomerWalk:
     def _customer_record(
         self, customer_id: str, created_at: str, customer: dict[str, Any]
     ) -> tuple[Any, ...]:
+        # The phone number stays as stored: converting it costs tens of microseconds, and
+        # only matching unlinked people by phone needs it (convert_stored_phones).
         email = customer.get("email_address")
         phone = customer.get("phone_number")
         reference = customer.get("reference_id")
@@ -226,7 +260,7 @@ class CustomerWalk:
             self._run_id,
             customer_id,
             email.lower() if email else None,
-            stored_phone_e164(phone, self._default_region) if phone else None,
+            phone or None,
             reference.lower() if reference else None,
             created_at,
         )

@@ -25,7 +25,7 @@ import structlog
 
 from groupsync.db.queries import QUERIES
 from groupsync.engine.desired import ManagedGroup
-from groupsync.engine.listing import CustomerWalk, WalkResult
+from groupsync.engine.listing import CustomerWalk, WalkResult, convert_stored_phones
 from groupsync.engine.progress import Progress, ProgressListener
 from groupsync.engine.snapshot import GroupRead, SnapshotReader
 from groupsync.square.client import CUSTOMERS_PAGE_LIMIT, SquareClient
@@ -202,6 +202,14 @@ class SnapshotSource:
             await self._link_matches()
 
     async def _link_matches(self) -> None:
+        async with self._pool.acquire() as conn:
+            by_phone = await conn.fetchval(
+                QUERIES["unlinked_people_with_phone"], self._run_id, self._account
+            )
+        if by_phone:
+            await convert_stored_phones(
+                self._pool, run_id=self._run_id, default_region=self._default_region
+            )
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 QUERIES["link_people_from_listing"],
