@@ -47,14 +47,18 @@ async def drive(
     return sum(statuses.values()), statuses
 
 
-def run_client(job: tuple[str, str, str, list[str], str, float, int]) -> Counter[int]:
-    """Run one client process's share of a measurement (a process pool job)."""
+def run_client(
+    job: tuple[str, str, str, list[str], str, float, int],
+) -> tuple[Counter[int], float]:
+    """Run one client process's share of a measurement (a process pool job); return the
+    statuses and the CPU time the process used for it, in seconds."""
     kind, base_url, token, ids, group_id, duration_s, concurrency = job
     request = membership_request(ids, group_id) if kind == "membership" else search_request(ids)
+    cpu_before_s = time.process_time()
     _, statuses = asyncio.run(
         drive(base_url, token, request, duration_s=duration_s, concurrency=concurrency)
     )
-    return statuses
+    return statuses, time.process_time() - cpu_before_s
 
 
 def membership_request(customer_ids: list[str], group_id: str) -> Request:
@@ -166,12 +170,15 @@ async def main() -> None:
                 )
                 elapsed_s = time.perf_counter() - started
                 busy = (cpu_time_s(pid) - cpu_before_s) / elapsed_s
-                statuses = sum(results, Counter())
-                rate = sum(statuses.values()) / elapsed_s
+                statuses = sum((result[0] for result in results), Counter())
+                requests = sum(statuses.values())
+                client_cpu_s = sum(result[1] for result in results)
+                rate = requests / elapsed_s
                 print(
                     f"{name}: {rate:,.0f} requests/s, emulator busy {busy:.0%} of one core, "
                     f"so about {rate / busy:,.0f} requests/s per fully used core "
-                    f"(statuses: {dict(statuses)})"
+                    f"(statuses: {dict(statuses)}); the aiohttp clients used "
+                    f"{1000 * client_cpu_s / max(1, requests):.3f} ms of CPU per request"
                 )
 
 

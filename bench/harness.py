@@ -93,6 +93,8 @@ def write_config(path: Path, *, rate_limit_per_s: float, max_in_flight: int) -> 
 class ProcessRun:
     wall_s: float
     cpu_s: float
+    # The part of cpu_s spent in the kernel on the process's behalf (socket calls, mostly).
+    system_cpu_s: float
     peak_rss_mb: float
     exit_code: int
     report: dict[str, Any]
@@ -136,6 +138,7 @@ def run_groupsync_sync(
     return ProcessRun(
         wall_s=wall_s,
         cpu_s=cpu_s,
+        system_cpu_s=usage.ru_stime,
         peak_rss_mb=peak_rss_kib / 1024,
         exit_code=exit_code,
         report=report,

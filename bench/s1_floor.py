@@ -95,6 +95,7 @@ async def run_once(
         "status": run.report.get("status"),
         "wall_s": run.wall_s,
         "cpu_s": run.cpu_s,
+        "system_cpu_s": run.system_cpu_s,
         "cpu_ms_per_call": 1000 * run.cpu_s / max(1, counts["calls"]),
         "floor": floor,
         "floor_time_s": floor_time_s,

@@ -119,6 +119,7 @@ async def measure(bench: Bench, memberships: int) -> list[dict[str, Any]]:
                     "removes": run.report.get("counts", {}).get("removes"),
                     "wall_s": run.wall_s,
                     "cpu_s": run.cpu_s,
+                    "system_cpu_s": run.system_cpu_s,
                     "cpu_ms_per_call": 1000 * run.cpu_s / max(1, counts["calls"]),
                     "peak_rss_mb": run.peak_rss_mb,
                     "postgres_cpu_s": postgres_backend_cpu_s(bench.postgres) - postgres_before_s,

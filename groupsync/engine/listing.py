@@ -43,6 +43,9 @@ CUSTOMER_COLUMNS = (
 )
 SNAPSHOT_COLUMNS = ("run_id", "square_group_id", "square_customer_id")
 PHONE_BATCH = 5_000
+# Customers gathered from the walk's pages before one COPY writes them: each COPY costs a
+# round trip and a type lookup, more than the 100 customers of one page take to encode.
+COPY_CUSTOMERS = 2_000
 
 
 @functools.lru_cache(maxsize=65_536)
@@ -138,7 +141,6 @@ class CustomerWalk:
         *,
         run_id: int,
         group_ids: Collection[str],
-        default_region: str,
         max_pages: int,
         two_ended: bool = True,
         progress: Progress | None = None,
@@ -148,12 +150,13 @@ class CustomerWalk:
         self._client = client
         self._run_id = run_id
         self._group_ids = frozenset(group_ids)
-        self._default_region = default_region
         self._max_pages = max_pages
         self._ascending = _Frontier(ascending=True)
         self._descending = _Frontier(ascending=False)
         self._failed = False
         self._two_ended = two_ended
+        self._customers: list[tuple[Any, ...]] = []
+        self._memberships: list[tuple[Any, ...]] = []
         self.result = WalkResult(members={group_id: 0 for group_id in self._group_ids})
 
     async def walk(self) -> WalkResult:
@@ -166,6 +169,7 @@ class CustomerWalk:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+        await self._copy()
 
         self.result.complete = not self._failed
         log.info(
@@ -216,8 +220,8 @@ class CustomerWalk:
         return ascending is not None and descending is not None and ascending > descending
 
     async def _store(self, page: list[dict[str, Any]], mine: _Frontier, other: _Frontier) -> None:
-        customers: list[tuple[Any, ...]] = []
-        memberships: list[tuple[Any, ...]] = []
+        customers, memberships = self._customers, self._memberships
+        kept = len(customers)
         for customer in page:
             customer_id = customer["id"]
             created_at = str(customer.get("created_at") or "")
@@ -231,7 +235,14 @@ class CustomerWalk:
                     memberships.append((self._run_id, group_id, customer_id))
                     self.result.members[group_id] += 1
 
-        self.result.customers += len(customers)
+        self.result.customers += len(customers) - kept
+        if len(customers) >= COPY_CUSTOMERS:
+            await self._copy()
+
+    async def _copy(self) -> None:
+        # Swapped out before the COPY, so the other walker's pages go to fresh lists meanwhile.
+        customers, self._customers = self._customers, []
+        memberships, self._memberships = self._memberships, []
         async with self._pool.acquire() as conn:
             if customers:
                 await conn.copy_records_to_table(

@@ -181,7 +181,6 @@ class SnapshotSource:
             self._client,
             run_id=self._run_id,
             group_ids=[group.square_group_id for group in groups if group.square_group_id],
-            default_region=self._default_region,
             max_pages=self._max_pages,
             two_ended=two_ended,
             # The page count is known only when the strategy was estimated; 0 means unknown.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from groupsync.engine import listing
 from groupsync.engine.run import RunSettings
 from groupsync.testing.emulator import EmulatorServer
 from tests.engine.conftest import Desired, members_in_square
@@ -121,6 +122,27 @@ async def test_walk_reads_every_member_from_uneven_pages(
     assert report.groups["VIP"].members == 250
     assert report.counts.removes == 10
     assert len(await members_in_square(emulator, await desired.group_id("VIP"))) == 240
+
+
+async def test_walk_writes_customers_in_batches_spanning_pages(
+    desired: Desired, emulator: EmulatorServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # More than a page of 100, so one COPY spans pages and the walk ends with rows to write.
+    monkeypatch.setattr(listing, "COPY_CUSTOMERS", 150)
+    await seed(emulator, [{"email_address": f"p{index}@example.com"} for index in range(250)])
+    await desired.manage("VIP")
+    await desired.add("VIP", [{"email_address": f"p{index}@example.com"} for index in range(250)])
+
+    first = await desired.sync()
+    second = await desired.sync()
+
+    # Every person matched a customer from the walk, none was searched or created, and the
+    # second run counted each member once.
+    assert first.counts.adds == 250
+    assert first.counts.creates == 0
+    assert "SearchCustomers" not in (await emulator.admin.stats())["requests"]
+    assert second.groups["VIP"].members == 250
+    assert second.counts.adds == second.counts.removes == 0
 
 
 async def test_failed_walk_means_no_removals(desired: Desired, emulator: EmulatorServer) -> None:
