@@ -4,8 +4,14 @@ Square enforces a rate limit but does not publish it. So the limiter starts at
 a configured ceiling and adapts by additive increase and multiplicative
 decrease. Every 429 response cuts the rate by ``rate_decrease_factor``, and
 every success adds ``rate_increase_per_s`` back, up to the ceiling. The
-achieved rate then settles just under Square's real limit. A 429 with ``Retry-After`` also
-pauses every new send until that time has passed.
+achieved rate then settles just under Square's real limit.
+
+A 429's ``Retry-After`` always delays the retry of the refused request (the retry policy
+waits it). It pauses every other send only when the cut has not helped: when the refused
+request was sent shortly after a cut, or when its send time is unknown. A 429 for a
+request sent before the latest cut is answered by that cut, and so is the 429 of a probe
+that crossed the limit long after it. Pausing everyone for those would cost a second of
+sends (with the emulator's ``Retry-After: 1``) at every probe.
 
 The cut starts from the lowest of the allowed rate, the measured send rate and the
 measured rate of successes. Square admits requests at its limit, so successes measure the
@@ -64,6 +70,10 @@ RAMP_MEASURE_WINDOW_S = 0.25
 # milliseconds) and later still when other callbacks run first. With room for one token
 # only, that lateness is lost on every send: at 200 requests/s, about 10% of the rate.
 LATE_WAKE_ALLOWANCE_S = 0.02
+
+# A 429 for a request sent less than this long after a cut shows that the cut was not
+# enough, and its Retry-After then pauses every send.
+AFTER_CUT_WINDOW_S = 1.0
 
 # A measurement spans at least this long, so the first few responses do not read as a
 # huge rate.
@@ -149,28 +159,33 @@ class RateLimiter:
         return self._paused_until
 
     @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Wait for a free in-flight slot and a token, and hold the slot for the block."""
+    async def slot(self) -> AsyncIterator[float]:
+        """Wait for a free in-flight slot and a token, and hold the slot for the block.
+
+        The block receives the clock time at which the request was let go, to pass to
+        :meth:`on_rate_limited` as ``sent_at``.
+        """
         async with self._slots:
-            await self._take_token()
+            sent_at = await self._take_token()
             self._in_flight += 1
             try:
-                yield
+                yield sent_at
             finally:
                 self._in_flight -= 1
 
-    def on_rate_limited(self, retry_after_s: float | None) -> None:
-        """Record a 429: lower the rate and, given ``retry_after_s``, pause new sends.
+    def on_rate_limited(self, retry_after_s: float | None, *, sent_at: float | None = None) -> None:
+        """Record a 429 for a request let go at ``sent_at``: lower the rate and, when the
+        cut has not helped, pause new sends for ``retry_after_s``.
 
         Several requests in flight often get 429 together, so the rate is cut
         at most once per ``decrease_interval_s``. The pause lasts until the latest
-        Retry-After received ends.
+        Retry-After that applies ends.
         """
         now = self._clock()
         self._refill(now)
         self._tokens = 0.0
 
-        if retry_after_s is not None and retry_after_s > 0:
+        if retry_after_s is not None and retry_after_s > 0 and self._cut_did_not_help(sent_at):
             self._paused_until = max(self._paused_until, now + retry_after_s)
 
         if now - self._last_decrease_at < self._decrease_interval_s:
@@ -183,6 +198,12 @@ class RateLimiter:
             starting_rate = self._measured_starting_rate_per_s(now)
         self._rate_per_s = max(self._min_rate_per_s, starting_rate * self._rate_decrease_factor)
         self._in_slow_start = self._rate_per_s < DEEP_CUT_SHARE * rate_before_per_s
+
+    def _cut_did_not_help(self, sent_at: float | None) -> bool:
+        if sent_at is None:
+            return True
+        since_cut_s = sent_at - self._last_decrease_at
+        return 0.0 < since_cut_s < AFTER_CUT_WINDOW_S
 
     def on_success(self) -> None:
         """Record a successful response: raise the rate by one step toward the ceiling."""
@@ -206,7 +227,7 @@ class RateLimiter:
         recent = sum(1 for moment in self._recent_sends if moment > now - RAMP_MEASURE_WINDOW_S)
         return max(self._min_rate_per_s, recent / RAMP_MEASURE_WINDOW_S)
 
-    async def _take_token(self) -> None:
+    async def _take_token(self) -> float:
         # The lock makes waiters take tokens one at a time, in arrival order.
         async with self._token_lock:
             while True:
@@ -225,6 +246,7 @@ class RateLimiter:
             if self._first_send_at is None:
                 self._first_send_at = now
             _record(self._recent_sends, now)
+            return now
 
     def _refill(self, now: float) -> None:
         # No tokens accrue during a pause, so the first send after it starts an empty bucket.

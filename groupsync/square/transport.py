@@ -92,7 +92,7 @@ class Transport:
         params: Mapping[str, str | int] | None,
         json_body: Mapping[str, Any] | None,
     ) -> dict[str, Any]:
-        async with self._limiter.slot():
+        async with self._limiter.slot() as sent_at:
             try:
                 status, body_text, retry_after = await self._exchange(
                     method, path, params=params, json_body=json_body
@@ -105,7 +105,7 @@ class Transport:
         try:
             body = self._decode(operation, status, body_text, retry_after)
         except RateLimited as error:
-            self._limiter.on_rate_limited(error.retry_after_s)
+            self._limiter.on_rate_limited(error.retry_after_s, sent_at=sent_at)
             raise
 
         self._limiter.on_success()

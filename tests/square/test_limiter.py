@@ -155,6 +155,51 @@ async def test_pause_holds_every_waiter(clock: FakeClock) -> None:
     assert min(times) >= limited_at + 1.0
 
 
+async def test_retry_after_of_request_sent_before_the_cut_pauses_nobody(
+    clock: FakeClock,
+) -> None:
+    limiter = make_limiter(clock, rate_per_s=100.0)
+    [sent_at] = await start_times(limiter, clock, 1)
+    [other_sent_at] = await start_times(limiter, clock, 1)
+    limiter.on_rate_limited(1.0, sent_at=sent_at)
+    limited_at = clock()
+
+    # Sent before the cut that the first 429 made: the cut answers it, not a pause.
+    limiter.on_rate_limited(1.0, sent_at=other_sent_at)
+    times = await start_times(limiter, clock, 1)
+
+    assert limiter.paused_until < limited_at
+    assert times[0] < limited_at + 0.5
+
+
+async def test_retry_after_of_probe_long_after_the_cut_pauses_nobody(clock: FakeClock) -> None:
+    limiter = make_limiter(clock, rate_per_s=100.0)
+    [sent_at] = await start_times(limiter, clock, 1)
+    limiter.on_rate_limited(1.0, sent_at=sent_at)
+    clock.now_s += 30.0
+    [probe_sent_at] = await start_times(limiter, clock, 1)
+
+    limiter.on_rate_limited(1.0, sent_at=probe_sent_at)
+
+    assert limiter.paused_until < clock()
+
+
+async def test_retry_after_pauses_every_send_when_the_cut_did_not_help(
+    clock: FakeClock,
+) -> None:
+    limiter = make_limiter(clock, rate_per_s=100.0)
+    [sent_at] = await start_times(limiter, clock, 1)
+    limiter.on_rate_limited(1.0, sent_at=sent_at)
+    clock.now_s += 0.2
+    [after_cut_sent_at] = await start_times(limiter, clock, 1)
+    limited_at = clock()
+
+    limiter.on_rate_limited(2.5, sent_at=after_cut_sent_at)
+    times = await start_times(limiter, clock, 1)
+
+    assert times[0] >= limited_at + 2.5
+
+
 def test_success_recovers_rate(clock: FakeClock) -> None:
     limiter = make_limiter(clock, rate_per_s=10.0, rate_increase_per_s=0.5)
     limiter.on_rate_limited(None)
