@@ -1,12 +1,13 @@
 """Client CPU: what one membership change costs groupsync's Square client, next to bare aiohttp.
 
 S1 and S2 report groupsync's CPU per API call for whole runs, which include process
-start, staging and planning. This benchmark isolates the send path: the same number of
-AddGroupToCustomer and RemoveGroupFromCustomer requests, sent at the same pace to the
-same emulator process (40 ms + up to 10 ms latency), once through ``SquareClient`` (rate
-limiter, retries, error mapping, request counts) and once through a plain
-``aiohttp.ClientSession`` paced by a sleep between sends. The two run in turn, twice each,
-in one process, and each measures the process CPU time it used per request.
+start, staging and planning. This benchmark isolates the send path. It sends the same
+number of AddGroupToCustomer and RemoveGroupFromCustomer requests, at the same pace, to
+the same emulator process (40 ms + up to 10 ms latency). One measurement sends them
+through ``SquareClient`` (rate limiter, retries, error mapping, request counts), the other
+through a plain ``aiohttp.ClientSession`` paced by a sleep between sends. The two run in
+turn, twice each, in one process, and each measures the process CPU time it used per
+request.
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def bare_sender(
     rate_per_s: float,
 ) -> Send:
     """The same requests through a plain aiohttp session, each send started no earlier
-    than its turn at ``rate_per_s``; a non-2xx answer fails the benchmark."""
+    than its turn at ``rate_per_s``. A non-2xx response fails the benchmark."""
     headers = {"Authorization": f"Bearer {emulator.token}", "Content-Type": "application/json"}
     started = time.monotonic()
 
@@ -91,7 +92,7 @@ def bare_sender(
         async with session.request(method, url, headers=headers) as response:
             body = await response.text()
             if not 200 <= response.status < 300:
-                raise RuntimeError(f"{method} {url} answered {response.status}: {body[:200]}")
+                raise RuntimeError(f"{method} {url} returned {response.status}: {body[:200]}")
             json.loads(body)
 
     return send

@@ -50,8 +50,10 @@ async def drive(
 def run_client(
     job: tuple[str, str, str, list[str], str, float, int],
 ) -> tuple[Counter[int], float]:
-    """Run one client process's share of a measurement (a process pool job); return the
-    statuses and the CPU time the process used for it, in seconds."""
+    """Run one client process's share of a measurement (a process pool job).
+
+    Returns the response statuses and the CPU time the process used, in seconds.
+    """
     kind, base_url, token, ids, group_id, duration_s, concurrency = job
     request = membership_request(ids, group_id) if kind == "membership" else search_request(ids)
     cpu_before_s = time.process_time()

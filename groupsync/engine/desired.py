@@ -4,7 +4,7 @@ Rows go to the run's ``run_desired`` working set in PostgreSQL, so memory stays 
 many rows there are. A row whose raw values an earlier run already normalised is staged by
 one SQL statement from ``normalised_rows``, which keeps each normalised person under a hash
 of the raw values it came from. Only rows not seen before are streamed to Python,
-normalised in batches, staged and added to ``normalised_rows``; so a run over an unchanged
+normalised in batches, staged and added to ``normalised_rows``. So a run over an unchanged
 desired state spends no Python time per row. Rows that cannot be acted on become rejections
 with a reason; the rest proceed.
 
@@ -72,9 +72,9 @@ _SOURCE_ROWS = (
 )
 
 # A run's working tables are filled faster than autovacuum analyses them, so the planner
-# may take them for nearly empty and join by nested loops, which over a million rows
-# computes a hash for every pair of rows: a run would take hours. Hash joins need no
-# statistics to stay linear.
+# may take them for nearly empty and join by nested loops. Over a million rows, such a
+# join computes a hash for every pair of rows, and a run would take hours. Hash joins need
+# no statistics to stay linear.
 _NO_NESTED_LOOPS = "SET LOCAL enable_nestloop = off"
 # Normalising this many new rows in one run is worth fresh statistics of normalised_rows.
 ANALYZE_AFTER_ROWS = 1_000
@@ -261,8 +261,8 @@ class DesiredReader:
             )
 
     async def _analyze_normalised_rows(self) -> None:
-        # Statistics that still describe a nearly empty table make the next run's join a
-        # nested loop over every pair of rows; autovacuum may not have analysed it yet.
+        # Autovacuum may not have analysed the table yet. Statistics that still describe it
+        # as nearly empty would make the next run's join a nested loop over every pair of rows.
         async with self._pool.acquire() as conn:
             await conn.execute("ANALYZE groupsync.normalised_rows")
 
@@ -270,14 +270,14 @@ class DesiredReader:
         """Drop normalised entries that no row of this full run used, once they outnumber
         the staged rows, so the table stays within about twice the desired state."""
         async with self._pool.acquire() as conn, conn.transaction():
-            kept = await conn.fetchval(QUERIES["count_normalised_rows"], self._account)
-            if kept <= self.summary.staged:
+            entries = await conn.fetchval(QUERIES["count_normalised_rows"], self._account)
+            if entries <= self.summary.staged:
                 return
             await conn.execute(_NO_NESTED_LOOPS)
             status = await conn.execute(
                 QUERIES["prune_normalised_rows"], self._account, self._rules, self._run_id
             )
-        log.info("normalised_rows_pruned", kept=kept, deleted=int(status.split()[-1]))
+        log.info("normalised_rows_pruned", entries_before=entries, deleted=int(status.split()[-1]))
 
     async def _check_source(self, source: str) -> str:
         """Return the relation's name as quoted by PostgreSQL, or raise :class:`SourceError`."""

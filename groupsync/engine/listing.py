@@ -221,7 +221,7 @@ class CustomerWalk:
 
     async def _store(self, page: list[dict[str, Any]], mine: _Frontier, other: _Frontier) -> None:
         customers, memberships = self._customers, self._memberships
-        kept = len(customers)
+        customers_before = len(customers)
         for customer in page:
             customer_id = customer["id"]
             created_at = str(customer.get("created_at") or "")
@@ -235,7 +235,7 @@ class CustomerWalk:
                     memberships.append((self._run_id, group_id, customer_id))
                     self.result.members[group_id] += 1
 
-        self.result.customers += len(customers) - kept
+        self.result.customers += len(customers) - customers_before
         if len(customers) >= COPY_CUSTOMERS:
             await self._copy()
 

@@ -8,9 +8,9 @@ achieved rate then settles just under Square's real limit.
 
 A 429's ``Retry-After`` always delays the retry of the refused request (the retry policy
 waits it). It pauses every other send only when the cut has not helped: when the refused
-request was sent shortly after a cut, or when its send time is unknown. A 429 for a
-request sent before the latest cut is answered by that cut, and so is the 429 of a probe
-that crossed the limit long after it. Pausing everyone for those would cost a second of
+request was sent shortly after a cut, or when its send time is unknown. The cut alone
+handles a 429 for a request sent before the latest cut, and the 429 of a probe that
+crossed the limit long after it. Pausing everyone for those would cost a second of
 sends (with the emulator's ``Retry-After: 1``) at every probe.
 
 The cut starts from the lowest of the allowed rate, the measured send rate and the

@@ -99,7 +99,7 @@ async def test_other_rules_normalise_every_row_again(
     assert regions == ["region GB", "region GB"]
 
 
-async def test_rejected_row_is_read_and_rejected_by_every_run(
+async def test_rejected_row_rejected_every_run(
     desired: Desired, normalise_spy: NormaliseSpy
 ) -> None:
     await desired.manage("VIP")

@@ -155,7 +155,7 @@ async def test_pause_holds_every_waiter(clock: FakeClock) -> None:
     assert min(times) >= limited_at + 1.0
 
 
-async def test_retry_after_of_request_sent_before_the_cut_pauses_nobody(
+async def test_retry_after_before_cut_pauses_nobody(
     clock: FakeClock,
 ) -> None:
     limiter = make_limiter(clock, rate_per_s=100.0)
@@ -164,7 +164,7 @@ async def test_retry_after_of_request_sent_before_the_cut_pauses_nobody(
     limiter.on_rate_limited(1.0, sent_at=sent_at)
     limited_at = clock()
 
-    # Sent before the cut that the first 429 made: the cut answers it, not a pause.
+    # Sent before the cut that the first 429 made, so the cut handles it without a pause.
     limiter.on_rate_limited(1.0, sent_at=other_sent_at)
     times = await start_times(limiter, clock, 1)
 
@@ -172,7 +172,7 @@ async def test_retry_after_of_request_sent_before_the_cut_pauses_nobody(
     assert times[0] < limited_at + 0.5
 
 
-async def test_retry_after_of_probe_long_after_the_cut_pauses_nobody(clock: FakeClock) -> None:
+async def test_retry_after_of_late_probe_pauses_nobody(clock: FakeClock) -> None:
     limiter = make_limiter(clock, rate_per_s=100.0)
     [sent_at] = await start_times(limiter, clock, 1)
     limiter.on_rate_limited(1.0, sent_at=sent_at)
@@ -184,7 +184,7 @@ async def test_retry_after_of_probe_long_after_the_cut_pauses_nobody(clock: Fake
     assert limiter.paused_until < clock()
 
 
-async def test_retry_after_pauses_every_send_when_the_cut_did_not_help(
+async def test_retry_after_soon_after_cut_pauses_all(
     clock: FakeClock,
 ) -> None:
     limiter = make_limiter(clock, rate_per_s=100.0)
