@@ -110,7 +110,12 @@ async def run_once(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="size of the scenario as a share of the full S1 (default: 1.0)",
+    )
     parser.add_argument(
         "--runs",
         default="50,200,unknown",

@@ -144,7 +144,11 @@ def _line(row: dict[str, Any]) -> str:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", default="100000,300000,1000000")
+    parser.add_argument(
+        "--sizes",
+        default="100000,300000,1000000",
+        help="memberships per measured size, comma-separated (default: %(default)s)",
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
 

@@ -116,6 +116,9 @@ class DesiredSummary:
 
     rows: int = 0
     staged: int = 0
+    # Of the staged rows: normalised by an earlier run and staged by SQL, or normalised now.
+    reused: int = 0
+    normalised: int = 0
     rejected: int = 0
     ignored: int = 0
     group_errors: dict[str, str] = field(default_factory=dict)
@@ -137,8 +140,6 @@ class DesiredReader:
         self._account = account
         self._default_region = default_region
         self._rules = normalisation_rules(default_region)
-        # Rows this run normalised in Python and added to normalised_rows.
-        self._normalised_now = 0
         self.summary = DesiredSummary()
 
     async def stage(
@@ -159,7 +160,16 @@ class DesiredReader:
                     "source_unusable", group_name=group.name, source=group.source, error=str(error)
                 )
 
-        if self._normalised_now >= ANALYZE_AFTER_ROWS:
+        log.info(
+            "desired_rows_staged",
+            rows=self.summary.rows,
+            staged=self.summary.staged,
+            reused=self.summary.reused,
+            normalised=self.summary.normalised,
+            rejected=self.summary.rejected,
+            ignored=self.summary.ignored,
+        )
+        if self.summary.normalised >= ANALYZE_AFTER_ROWS:
             await self._analyze_normalised_rows()
         if only_groups is None:
             await self._prune_normalised_rows()
@@ -206,6 +216,7 @@ class DesiredReader:
         staged = int(status.split()[-1])
         self.summary.rows += staged
         self.summary.staged += staged
+        self.summary.reused += staged
 
         new_sql = _NEW_ROWS.format(rows=rows_sql.format(account="$1", groups="$3"))
         batch: list[tuple[Any, ...]] = []
@@ -398,7 +409,7 @@ class DesiredReader:
                 *[list(column) for column in zip(*normalised, strict=True)],
             )
         self.summary.staged += len(records)
-        self._normalised_now += len(records)
+        self.summary.normalised += len(records)
 
 
 def readable_person_keys(raw: Mapping[str, str | None], *, default_region: str) -> list[str]:

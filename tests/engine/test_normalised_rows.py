@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 
 from groupsync.engine.desired import DesiredReader
 from groupsync.testing.emulator import EmulatorServer
@@ -51,9 +52,13 @@ async def test_unchanged_rows_are_not_normalised_again(
     first = await desired.sync()
     assert normalise_spy.calls == 3
 
-    second = await desired.sync()
+    with structlog.testing.capture_logs() as logs:
+        second = await desired.sync()
 
     assert normalise_spy.calls == 3
+    [staged] = [line for line in logs if line["event"] == "desired_rows_staged"]
+    assert staged["staged"] == staged["reused"] == 3
+    assert staged["normalised"] == 0
     assert first.counts.adds == 3
     assert second.counts.adds == second.counts.removes == 0
     emails = {c["email_address"] for c in await customers_in_square(emulator)}
