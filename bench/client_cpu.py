@@ -77,7 +77,7 @@ def bare_sender(
     *,
     rate_per_s: float,
 ) -> Send:
-    """The same requests through a plain aiohttp session, each send started no earlier
+    """Send the same requests through a plain aiohttp session, each started no earlier
     than its turn at ``rate_per_s``. A non-2xx response fails the benchmark."""
     headers = {"Authorization": f"Bearer {emulator.token}", "Content-Type": "application/json"}
     started = time.monotonic()

@@ -119,7 +119,7 @@ async def main() -> None:
     parser.add_argument(
         "--runs",
         default="50,200,unknown",
-        help="which runs, comma-separated: 50 and 200 (limits groupsync is told), unknown",
+        help="runs to measure, comma-separated: 50 and 200 (limits given to groupsync), unknown",
     )
     args = parser.parse_args()
     chosen = set(args.runs.split(","))

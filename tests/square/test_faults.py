@@ -93,7 +93,7 @@ async def test_429_with_retry_after(
     assert await client.list_groups() == []
     assert await served(emulator, "ListCustomerGroups") == {"429": 1, "200": 1}
     assert retry_waits(logs) == [2.0]
-    # One 429 is answered by the rate cut; the Retry-After delays only its own retry.
+    # The rate cut handles one 429, and its Retry-After delays only its own retry.
     assert client.limiter.paused_until < clock()
     assert client.stats.rate_limited == 1
     assert client.stats.retries == 1
