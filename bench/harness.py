@@ -206,6 +206,12 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
+def format_steps(report: dict[str, Any]) -> str:
+    """Return the run's step durations from its ``--json`` report as one line of text."""
+    steps = report.get("step_durations_s") or {}
+    return ", ".join(f"{name} {duration_s:.2f} s" for name, duration_s in steps.items())
+
+
 def postgres_backend_cpu_s(postgres: ThrowawayPostgres) -> float:
     """CPU seconds used by the cluster's ended backends so far: the postmaster's children
     time, which grows when a backend (one per connection) exits."""

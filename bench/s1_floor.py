@@ -24,6 +24,7 @@ from harness import (
     ScenarioSize,
     build_scenario,
     emulator_counts,
+    format_steps,
     machine,
     prepare_database,
     run_groupsync_sync,
@@ -104,6 +105,7 @@ async def run_once(
         "rate_limited_share": counts["rate_limited"] / max(1, counts["calls"]),
         "achieved_share_of_limit": counts["calls"] / run.wall_s / emulated_per_s,
         "load_average": load,
+        "step_durations_s": run.report.get("step_durations_s", {}),
         **counts,
     }
 
@@ -150,6 +152,9 @@ async def main() -> None:
             f"{100 * row['rate_limited_share']:6.2f} {100 * row['achieved_share_of_limit']:6.1f} "
             f"{row['cpu_ms_per_call']:11.3f}"
         )
+    for row in rows:
+        told = "unknown" if row["configured_limit_per_s"] == UNKNOWN_CEILING_PER_S else "told"
+        print(f"steps at {row['emulated_limit_per_s']:g}/s ({told}): {format_steps(row)}")
     path = write_results(
         "s1_floor",
         {"scale": args.scale, "size": vars(scaled(args.scale)), "machine": machine(), "rows": rows},

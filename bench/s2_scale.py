@@ -28,6 +28,7 @@ from harness import (
     ScenarioSize,
     build_scenario,
     emulator_counts,
+    format_steps,
     machine,
     postgres_backend_cpu_s,
     prepare_database,
@@ -123,11 +124,13 @@ async def measure(bench: Bench, memberships: int) -> list[dict[str, Any]]:
                     "cpu_ms_per_call": 1000 * run.cpu_s / max(1, counts["calls"]),
                     "peak_rss_mb": run.peak_rss_mb,
                     "postgres_cpu_s": postgres_backend_cpu_s(bench.postgres) - postgres_before_s,
+                    "step_durations_s": run.report.get("step_durations_s", {}),
                     "load_average": load,
                     **counts,
                 }
             )
             print(_line(rows[-1]), flush=True)
+            print(f"{'':>9} steps: {format_steps(rows[-1])}", flush=True)
     finally:
         await emulator.admin.close()
         emulator.stop()

@@ -75,6 +75,9 @@ class RunReport:
     # Customers a dry run would create; a real run counts them in counts.creates.
     planned_creates: int = 0
     plan: list[PlannedChange] = field(default_factory=list)
+    # Seconds each step took, by step name in the order the steps ran. A step that failed
+    # is included, and the steps after a failure or a stop are absent.
+    step_durations_s: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

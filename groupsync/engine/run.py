@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,22 +218,39 @@ class _Run:
         return self.report
 
     async def _steps(self) -> None:
-        bound = await self._bind_groups()
+        with self._step("bind_groups"):
+            bound = await self._bind_groups()
         if self._stopping():
             return
-        staged = await self._stage_desired(bound)
+        with self._step("stage_desired"):
+            staged = await self._stage_desired(bound)
         if self._stopping():
             return
-        await self.snapshot_source.prepare(staged)
+        # This step chooses the read strategy. With the ListCustomers walk, it also walks and
+        # matches people locally.
+        with self._step("prepare_reads"):
+            await self.snapshot_source.prepare(staged)
         if self._stopping():
             return
-        await self._resolve_people()
+        with self._step("resolve_people"):
+            await self._resolve_people()
         if self._stopping():
             return
-        read_complete = await self._read_snapshot(staged)
+        with self._step("read_snapshot"):
+            read_complete = await self._read_snapshot(staged)
         if self._stopping():
             return
-        await self._plan_and_apply(staged, read_complete)
+        with self._step("plan_and_apply"):
+            await self._plan_and_apply(staged, read_complete)
+
+    @contextmanager
+    def _step(self, name: str) -> Iterator[None]:
+        """Time the block as step ``name`` of the run's ``step_durations_s``."""
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.report.step_durations_s[name] = round(time.monotonic() - started, 3)
 
     async def _count_adds_after_creations(self) -> None:
         """Count, per group, the adds a dry run cannot list: people without a customer yet,
@@ -562,6 +581,7 @@ class _Run:
             status=report.status,
             duration_s=report.duration_s,
             dry_run=report.dry_run,
+            step_durations_s=report.step_durations_s,
             **{key: value for key, value in vars(counts).items()},
         )
 

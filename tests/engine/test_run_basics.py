@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+
+import structlog
+
 from groupsync.testing.emulator import EmulatorServer
 from tests.engine.conftest import Desired, customers_in_square, groups_in_square, members_in_square
 
@@ -85,3 +89,39 @@ async def test_run_reports_progress_of_each_phase(desired: Desired) -> None:
     assert "resolve" in phases
     assert {"read_groups", "read_customers"} & set(phases)
     assert "apply_add" in phases
+
+
+STEPS = [
+    "bind_groups",
+    "stage_desired",
+    "prepare_reads",
+    "resolve_people",
+    "read_snapshot",
+    "plan_and_apply",
+]
+
+
+async def test_run_reports_duration_of_each_step(desired: Desired) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", [ADA, ALAN])
+
+    with structlog.testing.capture_logs() as logs:
+        report = await desired.sync()
+
+    assert list(report.step_durations_s) == STEPS
+    assert all(duration_s >= 0 for duration_s in report.step_durations_s.values())
+    assert sum(report.step_durations_s.values()) <= report.duration_s + 0.01
+    [finished] = [line for line in logs if line["event"] == "sync_run_finished"]
+    assert finished["step_durations_s"] == report.step_durations_s
+
+
+async def test_stopped_run_reports_only_steps_that_ran(desired: Desired) -> None:
+    await desired.manage("VIP")
+    await desired.add("VIP", [ADA])
+    stop = asyncio.Event()
+    stop.set()
+
+    report = await desired.sync(stop=stop)
+
+    assert report.status == "interrupted"
+    assert list(report.step_durations_s) == ["bind_groups"]
