@@ -71,8 +71,10 @@ async def prepare_database(url: str, scenario: Scenario) -> None:
 
 
 def write_config(path: Path, *, rate_limit_per_s: float, max_in_flight: int) -> Path:
-    """Write groupsync's configuration for a benchmark run; ``BENCH_LOG_LEVEL`` (default
-    warning) sets its log level."""
+    """Write groupsync's configuration for a benchmark run.
+
+    ``BENCH_LOG_LEVEL`` (default warning) sets its log level.
+    """
     level = os.environ.get("BENCH_LOG_LEVEL", "warning")
     path.write_text(
         "[limits]\n"
@@ -93,7 +95,7 @@ def write_config(path: Path, *, rate_limit_per_s: float, max_in_flight: int) -> 
 class ProcessRun:
     wall_s: float
     cpu_s: float
-    # The part of cpu_s spent in the kernel on the process's behalf (socket calls, mostly).
+    # The part of cpu_s spent in the kernel on the process's behalf (system calls).
     system_cpu_s: float
     peak_rss_mb: float
     exit_code: int
@@ -156,8 +158,11 @@ def _keep_log(log_text: str) -> None:
 
 
 def _profiler_args() -> list[str]:
-    """Run groupsync under cProfile when ``BENCH_PROFILE_DIR`` names a folder for the
-    profiles (one file per run); the profiler's own cost then inflates the CPU figures."""
+    """Return the interpreter options that run groupsync under cProfile when
+    ``BENCH_PROFILE_DIR`` names a folder for the profiles, one file per run.
+
+    The profiler's own cost then inflates the CPU figures.
+    """
     folder = os.environ.get("BENCH_PROFILE_DIR")
     if not folder:
         return []
@@ -206,9 +211,8 @@ def _peak_rss_kib(pid: int) -> int:
     return 0
 
 
-def format_steps(report: dict[str, Any]) -> str:
-    """Return the run's step durations from its ``--json`` report as one line of text."""
-    steps = report.get("step_durations_s") or {}
+def format_steps(steps: dict[str, float]) -> str:
+    """Return a run's ``step_durations_s`` as one line of text."""
     return ", ".join(f"{name} {duration_s:.2f} s" for name, duration_s in steps.items())
 
 

@@ -144,17 +144,18 @@ async def main() -> None:
         f"{'floor_s':>7} {'x time':>6} {'429 %':>6} {'rate %':>6} {'cpu ms/call':>11}"
     )
     for row in rows:
-        told = "unknown" if row["configured_limit_per_s"] == UNKNOWN_CEILING_PER_S else "yes"
+        limit_given = "unknown" if row["configured_limit_per_s"] == UNKNOWN_CEILING_PER_S else "yes"
         print(
-            f"{row['emulated_limit_per_s']:7g} {told:>7} {row['calls']:6d} "
+            f"{row['emulated_limit_per_s']:7g} {limit_given:>7} {row['calls']:6d} "
             f"{row['floor']['total']:6d} {row['calls_vs_floor']:7.3f} {row['wall_s']:7.1f} "
             f"{row['floor_time_s']:7.1f} {row['time_vs_floor']:6.3f} "
             f"{100 * row['rate_limited_share']:6.2f} {100 * row['achieved_share_of_limit']:6.1f} "
             f"{row['cpu_ms_per_call']:11.3f}"
         )
     for row in rows:
-        told = "unknown" if row["configured_limit_per_s"] == UNKNOWN_CEILING_PER_S else "told"
-        print(f"steps at {row['emulated_limit_per_s']:g}/s ({told}): {format_steps(row)}")
+        limit = "unknown" if row["configured_limit_per_s"] == UNKNOWN_CEILING_PER_S else "known"
+        steps = format_steps(row["step_durations_s"])
+        print(f"steps at {row['emulated_limit_per_s']:g}/s (limit {limit}): {steps}")
     path = write_results(
         "s1_floor",
         {"scale": args.scale, "size": vars(scaled(args.scale)), "machine": machine(), "rows": rows},

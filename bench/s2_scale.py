@@ -130,7 +130,7 @@ async def measure(bench: Bench, memberships: int) -> list[dict[str, Any]]:
                 }
             )
             print(_line(rows[-1]), flush=True)
-            print(f"{'':>9} steps: {format_steps(rows[-1])}", flush=True)
+            print(f"{'':>9} steps: {format_steps(rows[-1]['step_durations_s'])}", flush=True)
     finally:
         await emulator.admin.close()
         emulator.stop()
